@@ -1,0 +1,59 @@
+# Run `make` (or `make help`) to list the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LINT_DIRS = $(wildcard src tests bench)
+
+.PHONY: help book test lint data validate serve clean clean-all
+
+## Show this help (the default goal)
+help:
+	@awk '/^## /{desc=substr($$0,4); next} \
+	     /^[a-zA-Z0-9_.\/-]+:/{if(desc){t=$$1; sub(/:.*/,"",t); printf "  %-18s %s\n", t, desc}; desc=""; next} \
+	     {desc=""}' $(MAKEFILE_LIST)
+
+## Create .venv and install the package with its pinned test extra
+.venv/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -e ".[test]"
+	# rfc3987-syntax (via pytest-notebook->nbdime->jsonschema[format-nongpl]) makes each nbformat validate ~2 s slower; nothing needs it.
+	$(BIN)/pip uninstall -y rfc3987-syntax
+	touch $@
+
+## Build the HTML book; fails on any warning or failing cell
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+## Run lint, then the test suite
+test: $(STAMP)
+	$(MAKE) lint
+	$(BIN)/python -m pytest
+
+## Check style with ruff (src, tests, bench if present)
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_DIRS)
+	$(BIN)/ruff format --check $(LINT_DIRS)
+
+## Generate the synthetic data package into data/
+data: $(STAMP)
+	$(BIN)/python -m compendium synth --seed 2017 --out data
+
+## Validate the data package in data/
+validate: $(STAMP)
+	$(BIN)/python -m compendium validate data
+
+## Build the book and serve it on http://127.0.0.1:8000
+serve: book
+	$(BIN)/python -m http.server -d _build/html 8000 --bind 127.0.0.1
+
+## Remove built HTML and executed notebooks (keeps the execution cache)
+clean:
+	rm -rf _build/html _build/jupyter_execute
+
+## Remove all of _build (including the execution cache) and .venv
+clean-all:
+	rm -rf _build $(VENV)

@@ -1,0 +1,118 @@
+"""Sphinx extension that serves plotly.js from the built site instead of a CDN.
+
+Figures are rendered by :mod:`compendium.figures` as HTML fragments that expect a
+global ``Plotly`` object. This extension adds one ``<script src="_static/plotly.min.js">``
+to every page and, when the build finishes, copies the copy of plotly.js bundled with
+the installed ``plotly`` package into ``<outdir>/_static/``. The book therefore needs no
+network access, at build time or when read.
+
+It also refuses external assets: a page whose ``<script src>`` or stylesheet ``<link>``
+points at another host (for instance Sphinx's MathJax, which comes from a CDN and is
+added only to pages that contain maths) gets a Sphinx warning, which ``-W`` turns into a
+failed build. The book currently has no maths; if it ever needs some, vendor MathJax 3
+(npm ``mathjax@3``, one ``es5/tex-svg-full.js`` file needs no fonts) and set
+``mathjax_path`` to it, rather than loading it from a CDN.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+PLOTLY_JS = "plotly.min.js"
+
+
+def plotly_js_path() -> Path:
+    """Return the path of the ``plotly.min.js`` shipped inside the ``plotly`` package.
+
+    Returns
+    -------
+    pathlib.Path
+        Location of ``plotly/package_data/plotly.min.js``.
+    """
+    import plotly
+
+    return Path(plotly.__file__).resolve().parent / "package_data" / PLOTLY_JS
+
+
+def copy_plotly_js(app: Any, exception: Exception | None) -> None:
+    """Copy plotly.js into the HTML output's ``_static`` folder.
+
+    Parameters
+    ----------
+    app : sphinx.application.Sphinx
+        The running Sphinx application.
+    exception : Exception or None
+        The exception that ended the build, if any; nothing is copied then.
+    """
+    if exception is not None or app.builder.format != "html":
+        return
+    static = Path(app.outdir) / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(plotly_js_path(), static / PLOTLY_JS)
+
+
+def _is_external(filename: object) -> bool:
+    """Return True when an asset's file name is a URL to another host (or protocol-relative)."""
+    text = str(filename or "")
+    parts = urlsplit(text)
+    return bool(parts.scheme and parts.scheme != "file") or text.startswith("//")
+
+
+def refuse_external_assets(
+    app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    """Warn about every script or stylesheet on a page that would load from another host.
+
+    Parameters
+    ----------
+    app : sphinx.application.Sphinx
+        The running Sphinx application.
+    pagename : str
+        Name of the page being written.
+    templatename : str
+        Template used for the page (unused).
+    context : dict
+        The page's template context, holding ``script_files`` and ``css_files``.
+    doctree : docutils.nodes.document or None
+        The page's doctree (unused).
+    """
+    for key in ("script_files", "css_files"):
+        for asset in context.get(key, ()):
+            filename = getattr(asset, "filename", asset)
+            if _is_external(filename):
+                logger.warning(
+                    "page %r would load %s from another host: %s (vendor it instead; "
+                    "see compendium.sphinx_ext)",
+                    pagename,
+                    "a script" if key == "script_files" else "a stylesheet",
+                    filename,
+                    type="compendium",
+                    subtype="external_asset",
+                )
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Register the plotly.js script tag and the copy step with Sphinx.
+
+    Parameters
+    ----------
+    app : sphinx.application.Sphinx
+        The running Sphinx application.
+
+    Returns
+    -------
+    dict
+        Extension metadata; the extension is safe for parallel reading and writing.
+    """
+    app.add_js_file(PLOTLY_JS)
+    app.connect("build-finished", copy_plotly_js)
+    # Late priority, so assets that other extensions add to the page (MathJax) are seen.
+    app.connect("html-page-context", refuse_external_assets, priority=900)
+    return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
