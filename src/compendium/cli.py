@@ -1,0 +1,56 @@
+"""Command line: ``python -m compendium {synth,validate}``.
+
+Each command exits 0 on success and 1 on a data problem, printing one line per problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import paths
+from .synthesis import SpecificationError, synthesize
+from .validation import InvalidPackage, validate_package
+
+
+def _synth(args: argparse.Namespace) -> int:
+    try:
+        out = synthesize(args.seed, Path(args.out))
+    except (InvalidPackage, SpecificationError) as exc:
+        print(f"synth: nothing written: {exc}", file=sys.stderr)
+        return 1
+    print(f"synth: wrote the synthetic package (seed {args.seed}) to {out}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
+    problems = validate_package(data_dir)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"validate: {len(problems)} problem(s) in {data_dir}", file=sys.stderr)
+        return 1
+    print(f"validate: {data_dir} is a valid data package")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser for the ``compendium`` command."""
+    parser = argparse.ArgumentParser(prog="compendium", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    synth = sub.add_parser("synth", help="generate the synthetic data package")
+    synth.add_argument("--seed", type=int, default=2017, help="random seed (default 2017)")
+    synth.add_argument("--out", default=str(paths.DEFAULT_DATA_DIR), help="output directory")
+    synth.set_defaults(run=_synth)
+    validate = sub.add_parser("validate", help="validate a data package")
+    validate.add_argument("data_dir", nargs="?", help="package directory (default: data/)")
+    validate.set_defaults(run=_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit status."""
+    args = build_parser().parse_args(argv)
+    return args.run(args)
