@@ -44,16 +44,27 @@ def read_tables(data_dir: Path, descriptor: dict) -> dict[str, pd.DataFrame]:
 
 @dataclass
 class Study:
-    """A validated data package: each resource is an attribute holding a DataFrame."""
+    """A validated data package: each resource is an attribute holding a DataFrame.
+
+    The study remembers which resources were read, so that a chapter can say under each
+    table or figure which data files it came from (see :mod:`compendium.provenance`).
+    """
 
     data_dir: Path
     tables: dict[str, pd.DataFrame] = field(repr=False)
+    read: set[str] = field(default_factory=set, repr=False)
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         tables = self.__dict__.get("tables", {})
         if name in tables:
+            self.__dict__["read"].add(name)
             return tables[name]
         raise AttributeError(f"the data package has no resource {name!r}")
+
+    def take_read(self) -> set[str]:
+        """Return the resources read since the last call, and start a new record."""
+        taken, self.read = self.read, set()
+        return taken
 
 
 def load_study(data_dir: Path | None = None) -> Study:
