@@ -8,6 +8,7 @@ two views counts once, and a segment coded at two children is one reference of t
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -28,6 +29,16 @@ def segment_sources(segments: pd.DataFrame) -> pd.Series:
     return segments["group_id"].fillna(segments["participant_id"]).rename("source_id")
 
 
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """Return the distinct values of an integer array, sorted."""
+    # Sort-based: numpy 2.4's np.unique measured 30-100x slower than np.sort on 3e6 int64 here.
+    ordered = np.sort(keys)
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
 def code_counts(codes: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFrame) -> pd.DataFrame:
     """Return sources and references for every code, aggregated NVivo-style over descendants.
 
@@ -42,14 +53,30 @@ def code_counts(codes: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFra
         Indexed by ``code_id`` in codebook order, with integer columns ``sources`` and
         ``references``; codes with no coding under them have zeros.
     """
-    source = pd.Series(
-        segment_sources(segments).to_numpy(), index=segments["segment_id"].to_numpy()
-    )
-    expanded = codings.merge(ancestor_pairs(codes), on="code_id")[["segment_id", "ancestor_id"]]
-    expanded = expanded.drop_duplicates()
-    expanded["source_id"] = source.reindex(expanded["segment_id"].to_numpy()).to_numpy()
-    grouped = expanded.groupby("ancestor_id", sort=False)
-    counts = pd.DataFrame({"sources": grouped["source_id"].nunique(), "references": grouped.size()})
-    counts = counts.reindex(codes["code_id"].to_numpy(), fill_value=0).astype("int64")
+    # Work on integer positions: string merges made this super-linear at 10^6 segments.
+    code_index = pd.Index(codes["code_id"])
+    parent = code_index.get_indexer(codes["parent_id"].fillna(""))  # -1 for a main theme
+    segment = pd.Index(segments["segment_id"]).get_indexer(codings["segment_id"])
+    source, _ = pd.factorize(segment_sources(segments))
+    n_codes, n_sources = len(code_index), int(source.max(initial=-1)) + 1
+    level = code_index.get_indexer(codings["code_id"])
+    # Codings outside the codes or segments passed in (e.g. one analysis's codebook) don't count.
+    inside = (level >= 0) & (segment >= 0)
+    segment, level = segment[inside], level[inside]
+    seg_parts, code_parts = [], []
+    while len(level):  # climb one level of the tree per pass
+        seg_parts.append(segment)
+        code_parts.append(level)
+        keep = parent[level] >= 0
+        segment, level = segment[keep], parent[level][keep]
+    seg_all = np.concatenate(seg_parts).astype(np.int64) if seg_parts else np.empty(0, np.int64)
+    code_all = np.concatenate(code_parts).astype(np.int64) if code_parts else np.empty(0, np.int64)
+    # A segment coded at two children is one reference of their parent: deduplicate pairs.
+    pairs = _distinct(seg_all * n_codes + code_all)
+    references = np.bincount(pairs % n_codes, minlength=n_codes)
+    by_source = _distinct((pairs % n_codes) * max(n_sources, 1) + source[pairs // n_codes])
+    sources = np.bincount(by_source // max(n_sources, 1), minlength=n_codes)
+    counts = pd.DataFrame({"sources": sources, "references": references}, index=code_index)
+    counts = counts.astype("int64")
     counts.index.name = "code_id"
     return counts

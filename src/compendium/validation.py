@@ -16,9 +16,8 @@ from pathlib import Path
 import frictionless
 import pandas as pd
 
-from . import paths
 from .expressions import ExpressionError, parse_expression
-from .loading import read_tables
+from .loading import canonical_descriptor, read_tables
 
 INTERVIEWED = ("interviewed", "interviewed_not_analysed")
 EVIDENCE_TABLES = {
@@ -51,11 +50,6 @@ class InvalidPackage(ValueError):
         self.problems = list(problems)
         lines = "\n".join(str(p) for p in self.problems)
         super().__init__(f"the data package is invalid ({len(self.problems)} problems):\n{lines}")
-
-
-def canonical_descriptor() -> dict:
-    """Return the compendium's own ``datapackage.json``: the schema every package must meet."""
-    return json.loads((paths.RESOURCES_DIR / "datapackage.json").read_text(encoding="utf-8"))
 
 
 def display_path(path: Path) -> str:
@@ -214,6 +208,37 @@ def _schema_problem(shown: str, resource: dict, error) -> Problem:
 
 
 # --------------------------------------------------------------------------- layer 3: tables
+
+
+def unsupported_decisions(decisions: pd.DataFrame, trace: pd.DataFrame) -> list[str]:
+    """Return the ids of decisions that no finding in ``trace`` supports."""
+    supported = set(trace.loc[trace["finding_id"].notna(), "decision_id"])
+    return [d for d in decisions["decision_id"] if d not in supported]
+
+
+def unaccounted_findings(findings: pd.DataFrame, trace: pd.DataFrame) -> list[str]:
+    """Return the ids of findings that are neither acted on nor set aside with a reason.
+
+    A finding is accounted for when it informs at least one decision in ``trace`` and is
+    marked ``acted_on``, or when it informs none, is marked not acted on, and gives a
+    ``reason``. Anything else (a missing reason, or a flag that contradicts the trace) is
+    returned.
+    """
+    linked = set(trace["finding_id"])
+    bad = []
+    for f in findings.itertuples():
+        acted = bool(f.acted_on) if pd.notna(f.acted_on) else None
+        in_trace = f.finding_id in linked
+        has_reason = isinstance(f.reason, str) and f.reason.strip() != ""
+        if not ((acted is True and in_trace) or (acted is False and not in_trace and has_reason)):
+            bad.append(f.finding_id)
+    return bad
+
+
+def findings_without_evidence(findings: pd.DataFrame, finding_evidence: pd.DataFrame) -> list[str]:
+    """Return the ids of findings that cite no evidence (code, quote, concept or figure)."""
+    cited = set(finding_evidence["finding_id"])
+    return [f for f in findings["finding_id"] if f not in cited]
 
 
 def cross_table_problems(data_dir: Path, t: dict[str, pd.DataFrame]) -> list[Problem]:
@@ -417,44 +442,38 @@ class _CrossTable:
                 )
 
     def findings(self) -> None:
-        linked = set(self.t["trace"]["finding_id"])
-        cited = set(self.t["finding_evidence"]["finding_id"])
-        for i, f in self.t["findings"].iterrows():
-            if f["acted_on"] and f["finding_id"] not in linked:
+        findings, trace = self.t["findings"], self.t["trace"]
+        linked = set(trace["finding_id"])
+        for fid in unaccounted_findings(findings, trace):
+            i = findings.index[findings["finding_id"] == fid][0]
+            if findings.at[i, "acted_on"] and fid not in linked:
                 self.add(
                     "findings",
                     i,
                     "acted_on",
-                    f"{f['finding_id']} is marked acted on but informs no decision in trace.csv",
+                    f"{fid} is marked acted on but informs no decision in trace.csv",
                 )
-            if not f["acted_on"] and pd.isna(f["reason"]):
-                self.add(
-                    "findings",
-                    i,
-                    "reason",
-                    f"{f['finding_id']} is not acted on, so it needs a reason",
-                )
-            if not f["acted_on"] and f["finding_id"] in linked:
+            elif not findings.at[i, "acted_on"] and fid in linked:
                 self.add(
                     "findings",
                     i,
                     "acted_on",
-                    f"{f['finding_id']} is marked not acted on but trace.csv links it to a decision",
+                    f"{fid} is marked not acted on but trace.csv links it to a decision",
                 )
-            if f["finding_id"] not in cited:
-                self.add(
-                    "findings",
-                    i,
-                    "finding_id",
-                    f"{f['finding_id']} cites no evidence in finding_evidence.csv",
-                )
+            else:
+                self.add("findings", i, "reason", f"{fid} is not acted on, so it needs a reason")
+        for fid in findings_without_evidence(findings, self.t["finding_evidence"]):
+            i = findings.index[findings["finding_id"] == fid][0]
+            self.add(
+                "findings", i, "finding_id", f"{fid} cites no evidence in finding_evidence.csv"
+            )
 
     def decisions(self) -> None:
         decisions = self.t["decisions"]
         level = dict(zip(decisions["decision_id"], decisions["level"], strict=True))
-        linked = set(self.t["trace"]["decision_id"])
+        unsupported = set(unsupported_decisions(decisions, self.t["trace"]))
         for i, d in decisions.iterrows():
-            if d["decision_id"] not in linked:
+            if d["decision_id"] in unsupported:
                 self.add(
                     "decisions",
                     i,
