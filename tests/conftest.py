@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from functools import cache
 from pathlib import Path
 
+import jupytext
+import nbclient
 import pytest
 
 from compendium import paths
@@ -42,3 +45,17 @@ def edit_csv(path: Path, line: int, column: str, value: str) -> None:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+@cache
+def executed_chapter(name: str):
+    """Return ``book/<name>.md`` executed in a fresh kernel, once per test process."""
+    notebook = jupytext.read(paths.BOOK_DIR / f"{name}.md")
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(paths.BOOK_DIR)}},
+    )
+    client.execute()
+    return notebook

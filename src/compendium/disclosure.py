@@ -1,0 +1,95 @@
+"""Small-cell suppression for counts of people.
+
+A count of one or two people in a demographic category can identify someone. Tables of
+participant characteristics therefore pass through :func:`suppress_small_counts`, which
+replaces every count from 1 up to (not including) the threshold, and its percentage, by
+``"<threshold"``. The threshold is read from ``[tool.compendium] small_cell_threshold`` in
+``pyproject.toml`` and can be overridden with the ``COMPENDIUM_SMALL_CELL`` environment
+variable. The synthetic package uses 0, which suppresses nothing, but the same code runs.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+
+from . import paths
+
+ENV_VAR = "COMPENDIUM_SMALL_CELL"
+PYPROJECT = paths.ROOT / "pyproject.toml"
+
+
+def _as_threshold(value: object, where: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{where}: small-cell threshold {value!r} is not a whole number") from None
+    if number < 0:
+        raise ValueError(f"{where}: small-cell threshold {number} must be 0 or more")
+    return number
+
+
+def small_cell_threshold(pyproject: Path = PYPROJECT) -> int:
+    """Return the small-cell threshold in force.
+
+    Parameters
+    ----------
+    pyproject : pathlib.Path
+        The ``pyproject.toml`` holding ``[tool.compendium] small_cell_threshold``.
+
+    Returns
+    -------
+    int
+        ``$COMPENDIUM_SMALL_CELL`` if set, else the configured value, else 0.
+
+    Raises
+    ------
+    ValueError
+        When the value is not a non-negative whole number; the message names its origin.
+    """
+    override = os.environ.get(ENV_VAR)
+    if override not in (None, ""):
+        return _as_threshold(override, f"environment variable {ENV_VAR}")
+    if not Path(pyproject).exists():
+        return 0
+    config = tomllib.loads(Path(pyproject).read_text(encoding="utf-8"))
+    value = config.get("tool", {}).get("compendium", {}).get("small_cell_threshold", 0)
+    return _as_threshold(value, f"{pyproject}: [tool.compendium] small_cell_threshold")
+
+
+def is_small(count: object, threshold: int) -> bool:
+    """Return whether ``count`` is a disclosive small cell: ``0 < count < threshold``."""
+    return not pd.isna(count) and 0 < count < threshold
+
+
+def suppress_small_counts(
+    table: pd.DataFrame, count_columns: list, percent_columns: list, threshold: int
+) -> pd.DataFrame:
+    """Return ``table`` with small counts, and their percentages, replaced by ``"<threshold"``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Counts and percentages; ``count_columns[i]`` pairs with ``percent_columns[i]``.
+    count_columns, percent_columns : list
+        Column labels of the counts and of the matching percentages.
+    threshold : int
+        Counts from 1 to ``threshold - 1`` are suppressed; 0 or 1 suppresses nothing.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy whose suppressed cells hold the marker; other cells are unchanged.
+    """
+    if len(count_columns) != len(percent_columns):
+        raise ValueError("each count column needs exactly one percentage column")
+    result = table.astype(object)
+    marker = f"<{threshold}"
+    for count, percent in zip(count_columns, percent_columns, strict=True):
+        small = table[count].map(lambda n: is_small(n, threshold)).astype(bool)
+        result.loc[small, count] = marker
+        result.loc[small, percent] = marker
+    return result
