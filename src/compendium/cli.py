@@ -1,6 +1,7 @@
-"""Command line: ``python -m compendium {synth,validate}``.
+"""Command line: ``python -m compendium {synth,validate,reproduce}``.
 
-Each command exits 0 on success and 1 on a data problem, printing one line per problem.
+Each command exits 0 on success and 1 on a data problem, printing one line per problem;
+``reproduce`` also exits 1 when any regenerated figure differs from the paper's.
 """
 
 from __future__ import annotations
@@ -9,7 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from . import paths
+from .loading import load_study
+from .reporting import reproduction_display, reproduction_summary
+from .reproduction import mismatches, reproduction_table
 from .synthesis import SpecificationError, synthesize
 from .validation import InvalidPackage, validate_package
 
@@ -36,6 +42,23 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
+    try:
+        study = load_study(data_dir)
+    except InvalidPackage as exc:
+        print(f"reproduce: {data_dir} is not a valid data package:\n{exc}", file=sys.stderr)
+        return 1
+    table = reproduction_table(study)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(reproduction_display(table).to_string())
+    print(f"reproduce: {reproduction_summary(table)}")
+    bad = mismatches(table)
+    for line in bad:
+        print(f"reproduce: MISMATCH {line}", file=sys.stderr)
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for the ``compendium`` command."""
     parser = argparse.ArgumentParser(prog="compendium", description=__doc__.splitlines()[0])
@@ -47,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="validate a data package")
     validate.add_argument("data_dir", nargs="?", help="package directory (default: data/)")
     validate.set_defaults(run=_validate)
+    reproduce = sub.add_parser(
+        "reproduce", help="regenerate every published figure and compare it with the paper"
+    )
+    reproduce.add_argument("data_dir", nargs="?", help="package directory (default: data/)")
+    reproduce.set_defaults(run=_reproduce)
     return parser
 
 
