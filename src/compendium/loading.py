@@ -2,19 +2,128 @@
 
 Chapters call :func:`load_study`; it refuses an invalid package with every problem listed,
 so a malformed file can never become a table in the book.
+
+Validation (Frictionless plus the cross-table checks) costs about a second, and every chapter
+loads the same package. A package that passed is therefore remembered by its fingerprint
+(:func:`package_fingerprint`): the SHA-256 of every file in the package, the canonical schema,
+the package version and the validating code. Loading an unchanged package skips the second
+pass without even importing Frictionless; any changed byte means a new fingerprint and a full
+validation. Only successes are remembered, so a broken package is re-checked, and refused,
+every time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from . import __version__, paths
 
-from . import paths
+if TYPE_CHECKING:  # pandas is imported when a table is read: fingerprints need only hashlib
+    import pandas as pd
 
 PANDAS_DTYPES = {"string": "str", "integer": "Int64", "number": "Float64"}
+
+
+#: Where fingerprints of packages that passed validation are kept (one empty file each).
+VALIDATED_DIR = paths.BUILD_DIR / ".compendium" / "validated"
+#: How many fingerprints to keep; older ones are pruned when a new one is written.
+VALIDATED_KEEP = 64
+#: The modules whose code decides validity: a change to any of them revalidates.
+VALIDATING_MODULES = ("validation.py", "expressions.py", "loading.py")
+CANONICAL_SCHEMA = paths.RESOURCES_DIR / "datapackage.json"
+
+
+def canonical_descriptor() -> dict:
+    """Return the compendium's own ``datapackage.json``: the schema every package must meet."""
+    return json.loads(CANONICAL_SCHEMA.read_text(encoding="utf-8"))
+
+
+def package_fingerprint(data_dir: Path) -> str:
+    """Return the SHA-256 that identifies a package's validation result.
+
+    It covers the name and bytes of every file in ``data_dir``, the canonical schema, the
+    package version and the source of the validating modules, so it changes whenever the
+    verdict of :func:`compendium.validation.validate_package` could.
+
+    Parameters
+    ----------
+    data_dir
+        The package directory.
+
+    Returns
+    -------
+    str
+        A hex digest.
+    """
+    digest = hashlib.sha256(f"compendium {__version__}\n".encode())
+    package_dir = Path(__file__).resolve().parent
+    inputs = [("schema", CANONICAL_SCHEMA)]
+    inputs += [(f"code/{name}", package_dir / name) for name in VALIDATING_MODULES]
+    data_dir = Path(data_dir)
+    if data_dir.is_dir():
+        inputs += [(f"data/{p.name}", p) for p in sorted(data_dir.iterdir()) if p.is_file()]
+    for label, path in inputs:
+        digest.update(f"{label}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def is_known_valid(fingerprint: str, cache_dir: Path | None = None) -> bool:
+    """Return True when a package with this fingerprint has passed validation before."""
+    return ((cache_dir or VALIDATED_DIR) / fingerprint).is_file()
+
+
+def remember_valid(fingerprint: str, cache_dir: Path | None = None) -> None:
+    """Record that the package with ``fingerprint`` passed validation.
+
+    The record is written atomically; a cache directory that cannot be written (a read-only
+    checkout) only means the next load validates again.
+    """
+    cache_dir = cache_dir or VALIDATED_DIR
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-")
+        os.close(handle)
+        os.replace(temporary, cache_dir / fingerprint)
+        kept = sorted(
+            (p for p in cache_dir.iterdir() if not p.name.startswith(".")),
+            key=lambda p: p.stat().st_mtime,
+        )
+        for stale in kept[:-VALIDATED_KEEP]:
+            stale.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def ensure_valid(data_dir: Path) -> str:
+    """Validate the package in ``data_dir`` unless its fingerprint already passed.
+
+    Returns
+    -------
+    str
+        The package fingerprint.
+
+    Raises
+    ------
+    compendium.validation.InvalidPackage
+        When any problem is found; its message lists each as ``file:row: column: problem``.
+    """
+    fingerprint = package_fingerprint(data_dir)
+    if is_known_valid(fingerprint):
+        return fingerprint
+    from .validation import InvalidPackage, validate_package  # imports Frictionless
+
+    problems = validate_package(data_dir)
+    if problems:
+        raise InvalidPackage(problems)
+    remember_valid(fingerprint)
+    return fingerprint
 
 
 def read_descriptor(data_dir: Path) -> dict:
@@ -24,6 +133,8 @@ def read_descriptor(data_dir: Path) -> dict:
 
 def read_table(path: Path, fields: list[dict]) -> pd.DataFrame:
     """Return one CSV resource as a DataFrame typed from its Table Schema fields."""
+    import pandas as pd
+
     dtypes = {f["name"]: PANDAS_DTYPES.get(f["type"], "str") for f in fields}
     frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""], encoding="utf-8")
     for f in fields:
@@ -42,6 +153,11 @@ def read_tables(data_dir: Path, descriptor: dict) -> dict[str, pd.DataFrame]:
     }
 
 
+#: Every (package directory, resource) read from any Study in this process: what a chapter
+#: depended on, for the data-aware execution cache (:func:`compendium.provenance.kernel_inputs`).
+READ_IN_PROCESS: set[tuple[str, str]] = set()
+
+
 @dataclass
 class Study:
     """A validated data package: each resource is an attribute holding a DataFrame.
@@ -58,6 +174,7 @@ class Study:
         tables = self.__dict__.get("tables", {})
         if name in tables:
             self.__dict__["read"].add(name)
+            READ_IN_PROCESS.add((str(Path(self.__dict__["data_dir"]).resolve()), name))
             return tables[name]
         raise AttributeError(f"the data package has no resource {name!r}")
 
@@ -70,15 +187,14 @@ class Study:
 def load_study(data_dir: Path | None = None) -> Study:
     """Validate the package in ``data_dir`` (default: :func:`paths.data_dir`) and load it.
 
+    A package whose fingerprint already passed validation is not validated again (see the
+    module docstring); any change to it is.
+
     Raises
     ------
     compendium.validation.InvalidPackage
         When any problem is found; its message lists each as ``file:row: column: problem``.
     """
-    from .validation import InvalidPackage, canonical_descriptor, validate_package
-
     data_dir = Path(data_dir) if data_dir is not None else paths.data_dir()
-    problems = validate_package(data_dir)
-    if problems:
-        raise InvalidPackage(problems)
+    ensure_valid(data_dir)
     return Study(data_dir, read_tables(data_dir, canonical_descriptor()))

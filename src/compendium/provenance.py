@@ -4,6 +4,11 @@ Chapters open with ``chapter = Chapter("service-user-interviews")`` and display 
 table and figure with ``chapter.show(obj)``. Under each one a short line names the chapter,
 the data files read to make it (with the first 8 hex digits of their SHA-256), the package
 version and the git commit.
+
+The same record serves the data-aware execution cache (:mod:`compendium.execution`): after a
+chapter has run, the executor asks its kernel for :func:`kernel_inputs`, the data files any
+study in that kernel was read from and the ``compendium`` modules it loaded, and re-executes
+the chapter only when one of those, or its code, changes.
 """
 
 from __future__ import annotations
@@ -11,11 +16,16 @@ from __future__ import annotations
 import hashlib
 import html
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__, paths
-from .loading import Study, load_study
+from .loading import READ_IN_PROCESS, Study, load_study
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def file_sha256(path: Path) -> str:
@@ -44,6 +54,34 @@ def git_commit(root: Path = paths.ROOT) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{commit}+dirty" if dirty else commit
+
+
+def loaded_modules() -> list[str]:
+    """Return the source file, relative to the package, of every loaded ``compendium`` module."""
+    package_dir = Path(__file__).resolve().parent
+    found = set()
+    for name, module in list(sys.modules.items()):
+        source = getattr(module, "__file__", None)
+        if (name == "compendium" or name.startswith("compendium.")) and source:
+            source = Path(source).resolve()
+            if source.is_relative_to(package_dir):
+                found.add(source.relative_to(package_dir).as_posix())
+    return sorted(found)
+
+
+def kernel_inputs() -> dict[str, object]:
+    """Return what this process's chapters depended on, as JSON-ready data.
+
+    Returns
+    -------
+    dict
+        ``data``: for each package directory read, the sorted data file names read from it;
+        ``modules``: the ``compendium`` source files loaded (see :func:`loaded_modules`).
+    """
+    data: dict[str, list[str]] = {}
+    for data_dir, resource in sorted(READ_IN_PROCESS):
+        data.setdefault(data_dir, []).append(f"{resource}.csv")
+    return {"data": data, "modules": loaded_modules()}
 
 
 def provenance_html(chapter: str, study: Study, resources: set[str]) -> str:
@@ -88,3 +126,148 @@ class Chapter:
 
             plt.close(obj)
         display(HTML(provenance_html(self.name, self.study, self.study.take_read())))
+
+
+# --------------------------------------------------------------------------- the provenance page
+
+#: Packages whose versions the provenance page reports: the build, the analysis, the checks.
+KEY_PACKAGES = (
+    "jupyter-book",
+    "sphinx",
+    "myst-nb",
+    "jupyter-cache",
+    "pandas",
+    "numpy",
+    "plotly",
+    "matplotlib",
+    "seaborn",
+    "nbclient",
+    "nbformat",
+    "ipykernel",
+    "frictionless",
+    "pytest-notebook",
+)
+
+
+def data_files_table(study: Study) -> pd.DataFrame:
+    """Return one row per file of the study's data package, with its size and SHA-256.
+
+    Every resource is read to count its rows, so the provenance line under the table lists
+    every file too.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``file``, ``description``, ``rows``, ``bytes`` and ``sha256``; the package
+        descriptor ``datapackage.json`` comes first (it has no rows).
+    """
+    import pandas as pd
+
+    from .loading import read_descriptor
+
+    descriptor = read_descriptor(study.data_dir)
+    rows = [
+        {
+            "file": "datapackage.json",
+            "description": descriptor.get("title", "Package descriptor"),
+            "rows": pd.NA,
+        }
+    ]
+    for resource in descriptor["resources"]:
+        rows.append(
+            {
+                "file": resource["path"],
+                "description": resource.get("description", ""),
+                "rows": len(getattr(study, resource["name"])),
+            }
+        )
+    frame = pd.DataFrame(rows).astype({"rows": "Int64"})
+    files = [study.data_dir / name for name in frame["file"]]
+    frame["bytes"] = [p.stat().st_size for p in files]
+    frame["sha256"] = [file_sha256(p) for p in files]
+    return frame
+
+
+def _constraints_text(field: dict) -> str:
+    """Return a field's constraints in a few words, e.g. ``required; one of a, b``."""
+    rules = field.get("constraints", {})
+    parts = [name for name in ("required", "unique") if rules.get(name)]
+    if "enum" in rules:
+        parts.append("one of " + ", ".join(str(v) for v in rules["enum"]))
+    if "pattern" in rules:
+        parts.append(f"matches {rules['pattern']}")
+    for name, word in (("minimum", "≥"), ("maximum", "≤")):
+        if name in rules:
+            parts.append(f"{word} {rules[name]}")
+    return "; ".join(parts)
+
+
+def schema_table(descriptor: dict) -> pd.DataFrame:
+    """Return one row per field of every resource: its type, constraints and keys.
+
+    Parameters
+    ----------
+    descriptor
+        A Frictionless data package descriptor (``datapackage.json`` as a dict).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``file``, ``field``, ``type``, ``constraints`` and ``key`` (``primary`` and/or
+        ``→ table.field`` for a foreign key).
+    """
+    import pandas as pd
+
+    rows = []
+    for resource in descriptor["resources"]:
+        schema = resource["schema"]
+        primary = schema.get("primaryKey", [])
+        primary = [primary] if isinstance(primary, str) else primary
+        foreign = {}
+        for key in schema.get("foreignKeys", []):
+            fields = key["fields"] if isinstance(key["fields"], list) else [key["fields"]]
+            target = key["reference"]
+            targets = target["fields"] if isinstance(target["fields"], list) else [target["fields"]]
+            for name, other in zip(fields, targets, strict=True):
+                foreign[name] = f"→ {target.get('resource') or resource['name']}.{other}"
+        for field in schema["fields"]:
+            keys = (["primary"] if field["name"] in primary else []) + (
+                [foreign[field["name"]]] if field["name"] in foreign else []
+            )
+            rows.append(
+                {
+                    "file": resource["path"],
+                    "field": field["name"],
+                    "type": field.get("type", "any"),
+                    "constraints": _constraints_text(field),
+                    "key": ", ".join(keys),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def environment_table() -> pd.DataFrame:
+    """Return what this page was built with: Python, the key packages, version and commit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``component`` and ``version``.
+    """
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import pandas as pd
+
+    rows = [
+        ("Python", platform.python_version()),
+        ("platform", platform.platform(terse=True)),
+        ("compendium", __version__),
+        ("git commit", git_commit()),
+    ]
+    for name in KEY_PACKAGES:
+        try:
+            rows.append((name, version(name)))
+        except PackageNotFoundError:
+            rows.append((name, "not installed"))
+    return pd.DataFrame(rows, columns=["component", "version"])

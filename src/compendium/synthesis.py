@@ -23,8 +23,9 @@ import yaml
 
 from . import paths
 from .expressions import code_count_target, parse_expression
+from .loading import canonical_descriptor
 from .themes import code_counts
-from .validation import InvalidPackage, canonical_descriptor, validate_package
+from .validation import InvalidPackage, validate_package
 
 QUOTE_SOURCE = (
     "Milton et al. (2017), BMC Research Notes 10:588, doi:10.1186/s13104-017-2900-6, CC BY 4.0"
@@ -723,3 +724,159 @@ def synthesize(seed: int, out_dir: Path) -> Path:
     """Generate the synthetic package for ``seed`` into ``out_dir``; return ``out_dir``."""
     tables = build_tables(load_spec(), load_excerpts(), seed)
     return write_package(tables, out_dir, seed)
+
+
+# --------------------------------------------------------------------------- scaled, for benchmarks
+
+#: Each analysis's share of people and segments, and its people's role, as in the real package.
+SCALED_ANALYSES = (
+    # activity, role, share of participants, share of segments, focus group?
+    ("A2-INT", "service_user", 0.24, 0.41, False),
+    ("A3-FG", "service_user", 0.15, 0.09, True),
+    ("A3-FG", "staff", 0.19, 0.12, True),
+    ("A3-FG", "carer", 0.08, 0.07, True),
+    ("A4-INT", "service_user", 0.06, 0.11, False),
+    ("A4-FG", "peer_support_worker", 0.02, 0.05, True),
+    ("A5-INT", "service_user", 0.24, 0.12, False),
+    ("A5-FG", "peer_support_worker", 0.02, 0.03, True),
+)
+SCALED_GROUP_SIZE = 6
+
+
+def scaled_tables(
+    n_segments: int,
+    n_participants: int | None = None,
+    seed: int = 2017,
+    codes: pd.DataFrame | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Return synthetic ``participants``, ``codes``, ``segments`` and ``codings`` at any scale.
+
+    For benchmarks only: the frames have the columns and dtypes of the real package's tables
+    (so every analysis function accepts them), the codebook is the study's, and people,
+    groups and codings are drawn with numpy in a few vectorised passes, not row by row. No
+    published figure is matched; nothing is written to disk.
+
+    Parameters
+    ----------
+    n_segments
+        Coded segments to make; about 1.3 codings each.
+    n_participants
+        People to make (default: a tenth of the segments, between 100 and 100,000).
+    seed
+        Seed of the random generator; the same arguments give the same frames.
+    codes
+        The codebook to code against (default: the ``codes`` table of the data package).
+
+    Returns
+    -------
+    dict of pandas.DataFrame
+        Keyed by table name.
+    """
+    import numpy as np
+
+    from .loading import PANDAS_DTYPES, read_table
+
+    rng = np.random.default_rng(seed)
+    if n_participants is None:
+        n_participants = int(min(max(n_segments // 10, 100), 100_000))
+    fields = {
+        r["name"]: r["schema"]["fields"]
+        for r in canonical_descriptor()["resources"]
+        if r["name"] in ("participants", "codes", "segments", "codings")
+    }
+    enum = {f["name"]: f.get("constraints", {}).get("enum") for f in fields["participants"]}
+
+    # Participants, block by block (one block per analysis and role).
+    people_blocks, speakers = [], []
+    for number, (activity, role, share, _, grouped) in enumerate(SCALED_ANALYSES):
+        n = max(int(round(share * n_participants)), SCALED_GROUP_SIZE)
+        ids = pd.Series(np.arange(1, n + 1)).astype(str)
+        block = pd.DataFrame(
+            {
+                "participant_id": f"X{number}-" + ids,
+                "activity_id": activity,
+                "role": role,
+                "site_id": rng.choice(list("ABCDE"), n),
+                "label": f"P{number}-" + ids,
+            }
+        )
+        block["group_id"] = (
+            f"GX{number}-" + pd.Series(np.arange(n) // SCALED_GROUP_SIZE + 1).astype(str)
+            if grouped
+            else None
+        )
+        for column in ("age_band", "gender", "ethnicity"):
+            block[column] = rng.choice(enum[column], n)
+        if role == "service_user":
+            block["diagnosis_group"] = rng.choice(enum["diagnosis_group"], n)
+            block["crt_use"] = rng.choice(enum["crt_use"], n)
+        if role == "staff":
+            block["staff_profession"] = rng.choice(enum["staff_profession"], n)
+        block["status"] = "focus_group" if grouped else "interviewed"
+        if activity == "A5-INT":
+            block["arm"] = rng.choice(enum["arm"], n)
+            attended = rng.integers(0, 11, n)
+            block["sessions_attended"] = np.where(block["arm"] == "intervention", attended, -1)
+        people_blocks.append(block)
+        speakers.append(block[["participant_id", "group_id"]])
+    people = pd.concat(people_blocks, ignore_index=True)
+    people["sessions_attended"] = people.get("sessions_attended").where(
+        people.get("sessions_attended", pd.Series(dtype=float)) >= 0
+    )
+
+    # The study's own codebook; segments land on its leaves.
+    if codes is None:
+        codes = read_table(paths.data_dir() / "codes.csv", fields["codes"])
+    leaves = codes[~codes["code_id"].isin(codes["parent_id"].dropna())]
+    leaf_ids = {a: g["code_id"].to_numpy(dtype=object) for a, g in leaves.groupby("activity_id")}
+
+    shares = np.array([a[3] for a in SCALED_ANALYSES])
+    block_of = rng.choice(len(SCALED_ANALYSES), n_segments, p=shares / shares.sum())
+    order = np.argsort(block_of, kind="stable")
+    counts = np.bincount(block_of, minlength=len(SCALED_ANALYSES))
+    participant = np.empty(n_segments, dtype=object)
+    group = np.empty(n_segments, dtype=object)
+    first_code = np.empty(n_segments, dtype=object)
+    # About three in ten segments are coded twice, at another leaf of the same analysis
+    # (drawn as an offset from the first, so no coding is ever duplicated).
+    twice = rng.random(n_segments) < 0.3
+    second_code = np.empty(n_segments, dtype=object)
+    start = 0
+    for number, (activity, *_rest) in enumerate(SCALED_ANALYSES):
+        rows = order[start : start + counts[number]]
+        start += counts[number]
+        who = speakers[number].to_numpy()[rng.integers(0, len(speakers[number]), len(rows))]
+        participant[rows], group[rows] = who[:, 0], who[:, 1]
+        leaf = leaf_ids[activity]
+        first = rng.integers(0, len(leaf), len(rows))
+        first_code[rows] = leaf[first]
+        second_code[rows] = leaf[(first + rng.integers(1, len(leaf), len(rows))) % len(leaf)]
+    segment_ids = np.array([f"SEG{i:07d}" for i in range(1, n_segments + 1)], dtype=object)
+    segments = pd.DataFrame(
+        {
+            "segment_id": segment_ids,
+            "participant_id": participant,
+            "group_id": group,
+            "coder_id": rng.choice(["R1", "R2", "R3", "R4"], n_segments),
+            "excerpt": "Synthetic excerpt for benchmarking.",
+            "synthetic": True,
+        }
+    )
+    codings = pd.DataFrame(
+        {
+            "segment_id": np.concatenate([segment_ids, segment_ids[twice]]),
+            "code_id": np.concatenate([first_code, second_code[twice]]),
+        }
+    )
+
+    frames = {"participants": people, "codes": codes, "segments": segments, "codings": codings}
+    for name, frame in frames.items():
+        columns = [f["name"] for f in fields[name]]
+        frame = frame.reindex(columns=columns)
+        for f in fields[name]:
+            if f["type"] == "boolean":
+                frame[f["name"]] = frame[f["name"]].astype("boolean")
+            else:
+                frame[f["name"]] = frame[f["name"]].astype(PANDAS_DTYPES.get(f["type"], "str"))
+        frames[name] = frame.reset_index(drop=True)
+    return frames

@@ -1,0 +1,247 @@
+"""The data-aware execution cache runs exactly the chapters whose inputs changed.
+
+Each test builds a two-chapter book in a temporary folder (one chapter reads ``sites``, the
+other ``stages``) on a private copy of the data package, so nothing touches the real book.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import edit_csv
+
+from compendium import paths
+from compendium.execution import Book, main, plan, prepare, read_notebook
+from compendium.loading import is_known_valid, load_study, package_fingerprint
+from compendium.validation import InvalidPackage
+
+CHAPTER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# {table}
+
+Some prose.
+
+```{{code-cell}} ipython3
+from compendium.provenance import Chapter
+
+chapter = Chapter("{table}")
+chapter.show(chapter.study.{table}.head(2))
+```
+"""
+
+
+@pytest.fixture
+def book(tmp_path, monkeypatch) -> Book:
+    """A small book with two chapters and a plain page, on its own copy of the data."""
+    root = tmp_path / "book"
+    (root / "pages").mkdir(parents=True)
+    (root / "_config.yml").write_text(
+        "title: mini\nonly_build_toc_files: true\nexclude_patterns: [_build, '**/.*']\n"
+        "execute:\n  execute_notebooks: cache\n  timeout: 120\n"
+        "sphinx:\n  config:\n    nb_execution_raise_on_error: true\n"
+    )
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: pages/index\nchapters:\n"
+        "  - file: pages/sites\n  - file: pages/stages\n"
+    )
+    (root / "pages" / "index.md").write_text("# Mini\n\nA page without code.\n")
+    for table in ("sites", "stages"):
+        (root / "pages" / f"{table}.md").write_text(CHAPTER.format(table=table))
+    data = tmp_path / "data"
+    shutil.copytree(paths.DEFAULT_DATA_DIR, data)
+    monkeypatch.setenv("COMPENDIUM_DATA", str(data))
+    return Book(root)
+
+
+def names(items) -> list[str]:
+    return sorted(Path(p).stem for p in items)
+
+
+def cached_notebook_text(book: Book, chapter: str) -> str:
+    state = json.loads((book.state_dir / "execution.json").read_text())
+    hashkey = state["chapters"][f"pages/{chapter}.md"]["hashkey"]
+    return (book.cache_dir() / "executed" / hashkey / "base.ipynb").read_text()
+
+
+def test_cold_run_executes_every_chapter_then_nothing(book):
+    first = prepare(book, log=lambda _: None)
+    assert names(first.executed) == ["sites", "stages"] and not first.failed
+    second = prepare(book, log=lambda _: None)
+    assert second.executed == [] and names(second.fresh) == ["sites", "stages"]
+    last = json.loads((book.state_dir / "last-run.json").read_text())
+    assert last["executed"] == [] and sorted(last["fresh"]) == ["pages/sites.md", "pages/stages.md"]
+
+
+def test_kernel_reports_the_files_and_modules_it_used(book):
+    prepare(book, log=lambda _: None)
+    state = json.loads((book.state_dir / "execution.json").read_text())
+    inputs = state["chapters"]["pages/sites.md"]["inputs"]
+    data = sorted(Path(k.partition(":")[2]).name for k in inputs if k.startswith("data:"))
+    assert data == ["sites.csv"]  # loaded all, validated all, but read only this one
+    assert {"module:provenance.py", "module:loading.py"} <= set(inputs)
+    assert state["chapters"]["pages/index.md"] == {
+        "notebook": False,
+        "source": state["chapters"]["pages/index.md"]["source"],
+    }
+
+
+def test_editing_one_data_file_reexecutes_only_its_readers(book):
+    prepare(book, log=lambda _: None)
+    data = Path(os.environ["COMPENDIUM_DATA"])
+    edit_csv(data / "sites.csv", 2, "region", "Edited Region")
+    assert [(s.source.stem, s.reason) for s in plan(book).stale] == [
+        ("sites", "data changed: sites.csv")
+    ]
+    report = prepare(book, log=lambda _: None)
+    assert names(report.executed) == ["sites"] and names(report.fresh) == ["stages"]
+    assert "Edited Region" in cached_notebook_text(book, "sites")
+
+
+def test_prose_edits_run_nothing_and_code_edits_run_that_chapter(book):
+    prepare(book, log=lambda _: None)
+    stages = book.root / "pages" / "stages.md"
+    stages.write_text(stages.read_text().replace("Some prose.", "Other prose."))
+    assert prepare(book, log=lambda _: None).executed == []
+    sites = book.root / "pages" / "sites.md"
+    sites.write_text(sites.read_text().replace(".head(2)", ".head(3)"))
+    todo = plan(book)
+    assert [(s.source.stem, s.reason) for s in todo.stale] == [("sites", "code changed")]
+    assert names(prepare(book, log=lambda _: None).executed) == ["sites"]
+
+
+def test_a_changed_package_module_reexecutes_the_chapters_that_loaded_it(book):
+    prepare(book, log=lambda _: None)
+    state = json.loads((book.state_dir / "execution.json").read_text())
+    # As if the kernel had seen another version of provenance.py (editing the real one would
+    # disturb every other test): the plan must name it.
+    state["chapters"]["pages/stages.md"]["inputs"]["module:provenance.py"] = "0" * 64
+    assert [(s.source.stem, s.reason) for s in plan(book, state).stale] == [
+        ("stages", "package code changed: provenance.py")
+    ]
+
+
+def test_invalid_data_stops_before_anything_runs(book, capsys):
+    prepare(book, log=lambda _: None)
+    data = Path(os.environ["COMPENDIUM_DATA"])
+    edit_csv(data / "participants.csv", 12, "age_band", "99+")  # read by neither chapter
+    with pytest.raises(InvalidPackage, match=r"participants.csv:12: column 'age_band'"):
+        prepare(book, log=lambda _: None)
+    assert main(["--root", str(book.root)]) == 1
+    assert "participants.csv:12: column 'age_band'" in capsys.readouterr().err
+
+
+def test_a_failing_chapter_fails_and_keeps_no_stale_outputs(book):
+    prepare(book, log=lambda _: None)
+    sites = book.root / "pages" / "sites.md"
+    sites.write_text(sites.read_text().replace(".head(2))", ".head(2))\n1 / 0"))
+    lines = []
+    report = prepare(book, log=lines.append)
+    assert names(report.failed) == ["sites"] and report.executed == []
+    assert any("ZeroDivisionError" in line for line in lines)
+    assert (book.state_dir / "reports" / "pages__sites.md.log").is_file()
+    assert (
+        "pages/sites.md"
+        not in json.loads((book.state_dir / "execution.json").read_text())["chapters"]
+    )
+    assert main(["--root", str(book.root)]) == 1
+
+
+def test_jupyter_book_renders_the_new_data_without_executing(book):
+    """End to end: after a data edit, Jupyter Book renders the new value from the cache."""
+    build = [
+        str(Path(sys.executable).with_name("jupyter-book")),
+        "build",
+        str(book.root),
+        "--builder",
+        "html",
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
+    prepare(book, log=lambda _: None)
+    subprocess.run(build, check=True, capture_output=True, text=True)
+    edit_csv(Path(os.environ["COMPENDIUM_DATA"]) / "sites.csv", 2, "region", "Edited Region")
+    assert names(prepare(book, log=lambda _: None).executed) == ["sites"]
+    log = subprocess.run(build, check=True, capture_output=True, text=True).stdout
+    assert "Executing notebook" not in log
+    assert "Using cached notebook" in log
+    html = (book.build_dir / "html" / "pages" / "sites.html").read_text()
+    assert "Edited Region" in html
+
+
+def test_markdown_pages_without_code_are_not_notebooks(book):
+    assert read_notebook(book.root / "pages" / "index.md") is None
+    cells = read_notebook(book.root / "pages" / "sites.md").cells
+    assert [cell.cell_type for cell in cells] == ["markdown", "code"]
+
+
+# --------------------------------------------------------------------------- validation cache
+
+
+def test_validation_is_remembered_only_for_identical_bytes(package_copy):
+    fingerprint = package_fingerprint(package_copy)
+    load_study(package_copy)
+    assert is_known_valid(fingerprint)
+    edit_csv(package_copy / "sites.csv", 2, "region", "Somewhere else")
+    assert package_fingerprint(package_copy) != fingerprint
+    edit_csv(package_copy / "participants.csv", 12, "age_band", "99+")
+    with pytest.raises(InvalidPackage, match=r"participants.csv:12: column 'age_band'"):
+        load_study(package_copy)
+    assert not is_known_valid(package_fingerprint(package_copy))
+
+
+def test_a_remembered_package_loads_without_importing_frictionless():
+    load_study(paths.DEFAULT_DATA_DIR)  # make sure it is remembered
+    code = (
+        "import sys; from compendium.loading import load_study; s = load_study(); "
+        "print(len(s.participants), 'frictionless' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    rows = len(load_study(paths.DEFAULT_DATA_DIR).participants)
+    assert out.stdout.split() == [str(rows), "False"]
+
+
+# --------------------------------------------------------------------------- scaled data for the benchmark
+
+
+def test_scaled_tables_look_like_the_package_at_any_size(study):
+    from compendium.synthesis import scaled_tables
+    from compendium.themes import code_counts
+
+    tables = scaled_tables(5000, n_participants=400, seed=3)
+    for name, frame in tables.items():
+        real = getattr(study, name)
+        assert list(frame.columns) == list(real.columns), name
+        assert [str(t) for t in frame.dtypes] == [str(t) for t in real.dtypes], name
+    assert len(tables["segments"]) == 5000
+    assert 390 <= len(tables["participants"]) <= 420
+    assert not tables["codings"].duplicated().any()
+    # Every coding stays inside the analysis its segment belongs to.
+    people = tables["participants"].set_index("participant_id")["activity_id"]
+    segments = tables["segments"].set_index("segment_id")["participant_id"]
+    codes = tables["codes"].set_index("code_id")["activity_id"]
+    codings = tables["codings"]
+    assert (
+        people.reindex(segments.reindex(codings["segment_id"])).to_numpy()
+        == codes.reindex(codings["code_id"]).to_numpy()
+    ).all()
+    again = scaled_tables(5000, n_participants=400, seed=3)
+    pd.testing.assert_frame_equal(tables["codings"], again["codings"])
+    counts = code_counts(tables["codes"], tables["segments"], tables["codings"])
+    assert counts["references"].max() > 0

@@ -1,0 +1,85 @@
+"""Provenance lines, the kernel's record of its inputs, and the provenance page's tables."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib.metadata import version
+
+import pandas as pd
+
+from compendium import __version__, loading
+from compendium.loading import read_descriptor
+from compendium.provenance import (
+    Chapter,
+    data_files_table,
+    environment_table,
+    git_commit,
+    kernel_inputs,
+    loaded_modules,
+    provenance_html,
+    schema_table,
+)
+
+
+def test_provenance_line_names_chapter_files_hashes_version_and_commit(study):
+    line = provenance_html("trace", study, {"findings", "decisions"})
+    digest = hashlib.sha256((study.data_dir / "findings.csv").read_bytes()).hexdigest()[:8]
+    assert "<code>trace</code>" in line
+    assert f"<code>findings.csv</code>&nbsp;({digest})" in line
+    assert line.index("decisions.csv") < line.index("findings.csv")  # sorted
+    assert f"compendium {__version__}, commit <code>{git_commit()}</code>" in line
+
+
+def test_chapter_show_reports_only_the_tables_read_since_the_last_output(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    chapter = Chapter("service-user-interviews")
+    chapter.show(chapter.study.sites.head(1))
+    chapter.show(chapter.study.stages.head(1))
+    lines = [obj.data for obj in shown if hasattr(obj, "data")]
+    assert "sites.csv" in lines[0] and "stages.csv" not in lines[0]
+    assert "stages.csv" in lines[1] and "sites.csv" not in lines[1]
+
+
+def test_kernel_inputs_lists_files_read_and_modules_loaded(study, monkeypatch):
+    monkeypatch.setattr(loading, "READ_IN_PROCESS", set())
+    monkeypatch.setattr("compendium.provenance.READ_IN_PROCESS", loading.READ_IN_PROCESS)
+    study.codings  # noqa: B018 (reading is the point)
+    study.codes  # noqa: B018
+    inputs = kernel_inputs()
+    assert inputs["data"] == {str(study.data_dir.resolve()): ["codes.csv", "codings.csv"]}
+    assert {"provenance.py", "loading.py", "paths.py"} <= set(inputs["modules"])
+    assert inputs["modules"] == loaded_modules()
+
+
+def test_data_files_table_has_every_file_with_rows_and_hash(study):
+    files = data_files_table(study)
+    descriptor = read_descriptor(study.data_dir)
+    assert list(files["file"]) == ["datapackage.json"] + [
+        r["path"] for r in descriptor["resources"]
+    ]
+    participants = files.set_index("file").loc["participants.csv"]
+    assert participants["rows"] == len(study.participants)
+    assert (
+        participants["sha256"]
+        == hashlib.sha256((study.data_dir / "participants.csv").read_bytes()).hexdigest()
+    )
+    assert pd.isna(files.loc[0, "rows"])
+
+
+def test_schema_table_summarises_types_constraints_and_keys(study):
+    fields = schema_table(read_descriptor(study.data_dir)).set_index(["file", "field"])
+    age = fields.loc[("participants.csv", "age_band")]
+    assert age["type"] == "string"
+    assert age["constraints"].startswith("required; one of 18-24, 25-34")
+    assert fields.loc[("activities.csv", "stage"), "key"] == "→ stages.stage"
+    assert fields.loc[("stages.csv", "stage"), "key"] == "primary"
+    assert fields.loc[("stages.csv", "stage"), "constraints"] == "required; ≥ 1"
+
+
+def test_environment_table_reports_installed_versions():
+    table = environment_table().set_index("component")["version"]
+    assert table["pandas"] == version("pandas") == pd.__version__
+    assert table["jupyter-book"] == version("jupyter-book")
+    assert table["compendium"] == __version__
+    assert table["git commit"] == git_commit()
