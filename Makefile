@@ -6,9 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TOC ?= _toc.yml
 LINT_DIRS = $(wildcard src tests bench)
 
-.PHONY: help book test lint data validate serve clean clean-all
+.PHONY: help book verify accept bench test lint data validate serve clean clean-all
 
 ## Show this help (the default goal)
 help:
@@ -24,14 +25,33 @@ help:
 	$(BIN)/pip uninstall -y rfc3987-syntax
 	touch $@
 
-## Build the HTML book; fails on any warning or failing cell
+## Build the HTML book: run only chapters whose code, data or package code changed, then render; fails on any warning or failing cell
 book: $(STAMP)
-	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	$(BIN)/python -m compendium.execution --toc $(TOC)
+	$(BIN)/jupyter-book build . --toc $(TOC) --builder html -W -n --keep-going
 
-## Run lint, then the test suite
-test: $(STAMP)
+## Re-execute every chapter from scratch and diff its outputs against tests/reference
+verify: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider -n 2 tests/test_verify.py
+
+## Accept the chapters' current outputs as the new references (then review and commit tests/reference)
+accept: $(STAMP)
+	$(BIN)/python -m compendium.verification accept --toc $(TOC)
+
+## Time cold, no-change and incremental builds and the analysis functions at scale (in a temporary copy)
+bench: $(STAMP)
+	$(BIN)/python bench/benchmark.py
+
+## Install the pinned JavaScript test tools (axe-core) from package-lock.json
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+## Run lint, build the book (-W), then the whole test suite, browser tests included
+test: $(STAMP) node_modules/.installed
 	$(MAKE) lint
-	$(BIN)/python -m pytest
+	$(MAKE) book
+	$(BIN)/python -m pytest -n 2
 
 ## Check style with ruff (src, tests, bench if present)
 lint: $(STAMP)

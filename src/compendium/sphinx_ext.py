@@ -12,6 +12,12 @@ added only to pages that contain maths) gets a Sphinx warning, which ``-W`` turn
 failed build. The book currently has no maths; if it ever needs some, vendor MathJax 3
 (npm ``mathjax@3``, one ``es5/tex-svg-full.js`` file needs no fonts) and set
 ``mathjax_path`` to it, rather than loading it from a CDN.
+
+Finally, when Thebe is switched off (``launch_buttons: thebe: false``), it removes
+sphinx-thebe's assets from every page. Jupyter Book loads sphinx-thebe regardless, and
+its inline configuration script (which names a CDN copy of Thebe) is emitted twice, so
+the browser reports ``Identifier 'THEBE_JS_URL' has already been declared`` on every
+page. An offline book has no use for a remote kernel anyway.
 """
 
 from __future__ import annotations
@@ -98,6 +104,60 @@ def refuse_external_assets(
                 )
 
 
+THEBE_FILES = frozenset({"sphinx-thebe.js", "sphinx-thebe.css"})
+
+
+def _is_thebe_asset(asset: object) -> bool:
+    """Return True for sphinx-thebe's script, stylesheet or inline configuration script."""
+    filename = getattr(asset, "filename", asset)
+    if filename and str(filename).rsplit("/", 1)[-1] in THEBE_FILES:
+        return True
+    body = getattr(asset, "attributes", {}).get("body") or ""
+    return "THEBE_JS_URL" in body
+
+
+def thebe_enabled(app: Any) -> bool:
+    """Return whether the book's ``launch_buttons`` switch Thebe on.
+
+    Parameters
+    ----------
+    app : sphinx.application.Sphinx
+        The running Sphinx application.
+
+    Returns
+    -------
+    bool
+        The ``thebe`` launch-button setting (False when absent).
+    """
+    options = app.config.html_theme_options or {}
+    return bool((options.get("launch_buttons") or {}).get("thebe"))
+
+
+def drop_thebe_assets(
+    app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    """Remove sphinx-thebe's scripts and stylesheet from a page when Thebe is off.
+
+    Parameters
+    ----------
+    app : sphinx.application.Sphinx
+        The running Sphinx application.
+    pagename : str
+        Name of the page being written (unused).
+    templatename : str
+        Template used for the page (unused).
+    context : dict
+        The page's template context; ``script_files`` and ``css_files`` are filtered in place.
+    doctree : docutils.nodes.document or None
+        The page's doctree (unused).
+    """
+    if thebe_enabled(app):
+        return
+    for key in ("script_files", "css_files"):
+        if key in context:
+            context[key][:] = [a for a in context[key] if not _is_thebe_asset(a)]
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Register the plotly.js script tag and the copy step with Sphinx.
 
@@ -115,4 +175,5 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("build-finished", copy_plotly_js)
     # Late priority, so assets that other extensions add to the page (MathJax) are seen.
     app.connect("html-page-context", refuse_external_assets, priority=900)
+    app.connect("html-page-context", drop_thebe_assets)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

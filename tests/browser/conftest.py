@@ -1,0 +1,424 @@
+"""Fixtures for testing the built book as a reader's browser sees it.
+
+The built HTML (``_build/html``, built with ``make book`` when missing) is served on
+127.0.0.1 from an ephemeral port, and Debian's Chromium is driven through Playwright.
+Every page is visited once per session (:func:`visits`); each test then checks one
+property of all the recorded visits and lists every page that fails it.
+
+``COMPENDIUM_HTML_DIR`` points the suite at another build (for instance one made with
+``jupyter-book build --path-output``); screenshots go beside it, in ``screenshots/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import http.server
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from compendium import paths
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+    # Offline by construction: any other host fails to resolve immediately.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+]
+AXE_JS = paths.ROOT / "node_modules" / "axe-core" / "axe.min.js"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+# Sphinx's generated pages, not chapters (the search page has its own test).
+NOT_CHAPTERS = {"genindex.html", "search.html", "py-modindex.html"}
+NOT_CHAPTER_DIRS = {"_static", "_sources", "_images", "_downloads"}
+# Time for scripts that run after "load" (plotly drawing, theme setup) to finish.
+SETTLE_MS = 300
+PLOTLY_WAIT_MS = 10_000
+# Pages in flight at once: the screenshot of one overlaps the accessibility scan of another.
+VISIT_CONCURRENCY = 2
+
+# The page facts gathered in the browser after load (see PageVisit for their meaning).
+PAGE_FACTS_JS = """
+() => {
+  const text = (el) => (el ? el.textContent.replace(/\\s+/g, ' ').trim() : '');
+  const article = document.querySelector('main article') || document.querySelector('main');
+  const plots = [...document.querySelectorAll('.plotly-graph-div')].map((gd) => {
+    // Data marks of the common trace types (bars and markers, heatmap images, pie
+    // slices, sankey links and nodes, lines), not axes, grid lines or legends.
+    const marks = gd.querySelectorAll('.main-svg .point, .main-svg .hm image, .slice path, '
+      + '.sankey-link, .sankey-node rect, .scatterlayer .js-line, .trace .surface').length;
+    const figure = gd.closest('figure');
+    return {
+      id: gd.id,
+      svg: gd.querySelector('.main-svg') !== null,
+      traces: Array.isArray(gd.data) ? gd.data.length : 0,
+      layout: gd._fullLayout !== undefined,
+      marks: marks,
+      label: (gd.closest('[aria-label]') || {}).ariaLabel
+        || (figure ? text(figure.querySelector('figcaption')) : '') || '',
+    };
+  });
+  const tables = [...document.querySelectorAll('table')].map((t, i) => {
+    const first = t.rows.length ? [...t.rows[0].cells] : [];
+    return {
+      name: t.id || text(t.querySelector('caption')) || ('table ' + (i + 1)),
+      header: t.querySelector('thead th') !== null
+        || (first.length > 0 && first.every((c) => c.tagName === 'TH')),
+    };
+  });
+  const images = [...document.querySelectorAll('img')].map((img) => ({
+    src: img.getAttribute('src') || '', alt: (img.getAttribute('alt') || '').trim(),
+  }));
+  const figures = [...document.querySelectorAll('figure')].map((f, i) => ({
+    name: f.id || ('figure ' + (i + 1)),
+    caption: text(f.querySelector('figcaption')),
+    label: f.getAttribute('aria-label') || '',
+  }));
+  const hrefs = (selector) => [...document.querySelectorAll(selector)]
+    .map((a) => a.getAttribute('href')).filter((h) => h !== null);
+  return {
+    title: document.title,
+    h1: text(document.querySelector('main h1')),
+    plots, tables, images, figures,
+    prev: hrefs('a.left-prev'), next: hrefs('a.right-next'),
+    toc: hrefs('nav.bd-docs-nav a, .bd-toc-nav a, .toctree-wrapper a'),
+    links: hrefs('a[href]'),
+    favicon: hrefs('link[rel~=icon]'),
+    meta: Object.fromEntries([...document.querySelectorAll('meta[name]')]
+      .map((m) => [m.getAttribute('name'), m.getAttribute('content')])),
+    paragraphs: [...(article ? article.querySelectorAll('p') : [])].map(text),
+    footer: [...document.querySelectorAll('footer')].map(text).join(' '),
+    licence: hrefs('a[rel~=license]'),
+  };
+}
+"""
+
+AXE_RUN_JS = """
+async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary),
+  }));
+}
+"""
+
+
+@dataclass
+class PageVisit:
+    """What the browser saw on one page of the book.
+
+    Attributes
+    ----------
+    page : str
+        Path of the page relative to the HTML root, e.g. ``book/intro.html``.
+    url : str
+        The address it was loaded from.
+    console : list of str
+        Console messages of type ``error``, as ``"text (source)"``.
+    page_errors : list of str
+        Uncaught exceptions thrown by the page's scripts.
+    requests : list of str
+        Every URL the page requested, in order.
+    failed : list of str
+        Responses with status 400 or more, and requests that failed, with the reason.
+    violations : list of dict
+        axe-core violations (``id``, ``impact``, ``help``, ``nodes``).
+    facts : dict
+        The DOM facts gathered by ``PAGE_FACTS_JS``.
+    screenshot : pathlib.Path
+        Where its full-page screenshot was saved.
+    """
+
+    page: str
+    url: str
+    console: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    violations: list[dict] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+    screenshot: Path | None = None
+
+
+def html_dir() -> Path:
+    """Return the built book's HTML directory (``$COMPENDIUM_HTML_DIR`` or ``_build/html``)."""
+    override = os.environ.get("COMPENDIUM_HTML_DIR")
+    return Path(override).resolve() if override else paths.HTML_DIR
+
+
+def book_command() -> list[str]:
+    """Return the command ``make book`` runs to build the book, as an argument list.
+
+    Read from ``make -n book`` so that the hygiene tests exercise the real flags.
+    """
+    dry_run = subprocess.run(
+        ["make", "-n", "--no-print-directory", "book"],
+        cwd=paths.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [line for line in dry_run.stdout.splitlines() if "jupyter-book build" in line]
+    assert len(lines) == 1, (
+        f"expected one jupyter-book command in `make -n book`:\n{dry_run.stdout}"
+    )
+    argv = shlex.split(lines[0])
+    # The Makefile names the venv's binary relative to the repository root.
+    argv[0] = str((paths.ROOT / argv[0]).resolve())
+    return argv
+
+
+def build_tiny_book(root: Path, pages: dict[str, str]) -> subprocess.CompletedProcess:
+    """Build a throwaway book with the project's configuration and ``make book``'s command.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        Empty directory to hold the book.
+    pages : dict
+        Page name (without ``.md``) to its MyST-Markdown text; the first one is the root.
+
+    Returns
+    -------
+    subprocess.CompletedProcess
+        The finished build, with ``stdout`` holding stdout and stderr together.
+    """
+    config_text = (paths.ROOT / "_config.yml").read_text(encoding="utf-8")
+    (root / "_config.yml").write_text(config_text, encoding="utf-8")
+    config = yaml.safe_load(config_text)
+    # Files the configuration refers to (favicon, template overrides) come along.
+    referenced = [config.get("html", {}).get("favicon")]
+    referenced += config.get("sphinx", {}).get("config", {}).get("templates_path", [])
+    for relative in filter(None, referenced):
+        source, target = paths.ROOT / relative, root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copyfile(source, target)
+    names = list(pages)
+    toc = {"format": "jb-book", "root": names[0]}
+    if names[1:]:
+        toc["chapters"] = [{"file": name} for name in names[1:]]
+    (root / "_toc.yml").write_text(yaml.safe_dump(toc), encoding="utf-8")
+    for name, text in pages.items():
+        (root / f"{name}.md").write_text(text, encoding="utf-8")
+    return subprocess.run(
+        book_command(),
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
+
+
+def notebook_page(title: str, *cells: str) -> str:
+    """Return a MyST-Markdown notebook with a heading and the given code cells."""
+    header = (
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+        "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n"
+    )
+    body = "".join(f"\n```{{code-cell}} ipython3\n{cell}\n```\n" for cell in cells)
+    return f"{header}\n# {title}\n\nA page built by the test suite.\n{body}"
+
+
+def discover_pages(root: Path) -> list[str]:
+    """Return every content page of a built book, relative to its HTML root.
+
+    Sphinx's generated pages (index, search) and redirects (the ``index.html`` that
+    Jupyter Book writes for the root) are left out; so are asset folders.
+    """
+    pages = []
+    for path in sorted(root.rglob("*.html")):
+        relative = path.relative_to(root)
+        if relative.parts[0] in NOT_CHAPTER_DIRS or relative.as_posix() in NOT_CHAPTERS:
+            continue
+        if redirect_target(path) is not None:
+            continue
+        pages.append(relative.as_posix())
+    return pages
+
+
+def redirect_target(path: Path) -> str | None:
+    """Return where an HTML file redirects to (``<meta http-equiv="refresh">``), or None."""
+    head = path.read_text(encoding="utf-8", errors="replace")[:2000]
+    match = re.search(r'http-equiv="refresh"\s+content="\d+;\s*url=([^"]+)"', head, re.I)
+    return match.group(1) if match else None
+
+
+def screenshot_name(page: str, pages: list[str]) -> str:
+    """Return a file name for a page's screenshot: its stem, or its whole path if stems clash."""
+    stem = PurePosixPath(page).stem
+    if sum(PurePosixPath(other).stem == stem for other in pages) > 1:
+        stem = page.removesuffix(".html").replace("/", "__")
+    return f"{stem}.png"
+
+
+def is_local(url: str) -> bool:
+    """Return True for a request the book may make: same machine, or inline data."""
+    parts = urlsplit(url)
+    if parts.scheme in {"data", "blob", "about"}:
+        return True
+    return parts.hostname in LOCAL_HOSTS
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Static file handler that does not log every request to stderr."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def built_html() -> Path:
+    """The built book's HTML directory; runs ``make book`` first if it has not been built."""
+    root = html_dir()
+    if not (root / "index.html").is_file():
+        build = subprocess.run(
+            ["make", "book"],
+            cwd=paths.ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert build.returncode == 0, f"`make book` failed:\n{build.stdout[-5000:]}"
+    assert (root / "index.html").is_file(), f"no built book in {root}"
+    return root
+
+
+@pytest.fixture(scope="session")
+def server(built_html: Path):
+    """Base URL of a threaded HTTP server for the built book on 127.0.0.1 (ephemeral port)."""
+    handler = functools.partial(_QuietHandler, directory=str(built_html))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@contextlib.asynccontextmanager
+async def chromium(profile: Path):
+    """Yield a headless Debian Chromium browser context with a fresh profile in ``profile``.
+
+    Host names other than this machine's do not resolve (``--host-resolver-rules``), so a
+    page that depends on the network fails at once instead of hanging; each visit still
+    records the request. (Routing every request through Playwright would do the same but
+    costs about a second per page.)
+    """
+    from playwright.async_api import async_playwright
+
+    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install chromium"
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            yield context
+        finally:
+            await context.close()
+
+
+async def visit(context, url: str, page_name: str, screenshot: Path | None) -> PageVisit:
+    """Load one page, let it settle, and record what happened (see :class:`PageVisit`)."""
+    record = PageVisit(page=page_name, url=url)
+    page = await context.new_page()
+
+    def on_console(message) -> None:
+        if message.type == "error":
+            record.console.append(f"{message.text} ({message.location.get('url', '')})")
+
+    def on_response(response) -> None:
+        if response.status >= 400:
+            record.failed.append(f"HTTP {response.status} {response.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: record.page_errors.append(str(error)))
+    page.on("request", lambda request: record.requests.append(request.url))
+    page.on("response", on_response)
+    page.on("requestfailed", lambda r: record.failed.append(f"{r.failure} {r.url}"))
+    try:
+        await page.goto(url, wait_until="load")
+        if await page.locator(".plotly-graph-div").count():
+            await page.wait_for_function(
+                "() => [...document.querySelectorAll('.plotly-graph-div')]"
+                ".every((gd) => gd._fullLayout && gd.querySelector('.main-svg'))",
+                timeout=PLOTLY_WAIT_MS,
+            )
+        await page.wait_for_timeout(SETTLE_MS)
+        record.facts = await page.evaluate(PAGE_FACTS_JS)
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=screenshot, full_page=True)
+            record.screenshot = screenshot
+        await page.add_script_tag(path=AXE_JS)
+        record.violations = await page.evaluate(AXE_RUN_JS)
+    finally:
+        await page.close()
+    return record
+
+
+async def visit_all(profile: Path, base: str, pages: list[str], shots: Path) -> dict:
+    """Visit every page, ``VISIT_CONCURRENCY`` at a time, in one browser."""
+    async with chromium(profile) as context:
+        slots = asyncio.Semaphore(VISIT_CONCURRENCY)
+
+        async def one(name: str) -> PageVisit:
+            async with slots:
+                return await visit(context, base + name, name, shots / screenshot_name(name, pages))
+
+        records = await asyncio.gather(*(one(name) for name in pages))
+    return {record.page: record for record in records}
+
+
+@pytest.fixture(scope="session")
+def pages(built_html: Path) -> list[str]:
+    """Every content page of the built book (see :func:`discover_pages`)."""
+    found = discover_pages(built_html)
+    assert found, f"no pages found in {built_html}"
+    return found
+
+
+@pytest.fixture(scope="session")
+def visits(tmp_path_factory, server: str, built_html: Path, pages: list[str]) -> dict:
+    """Every content page visited once: page path -> :class:`PageVisit`.
+
+    Full-page screenshots are saved in ``screenshots/`` beside the HTML directory.
+    """
+    assert AXE_JS.is_file(), f"{AXE_JS} is missing: run `npm ci` (make node_modules/.installed)"
+    shots = built_html.parent / "screenshots"
+    if shots.exists():
+        shutil.rmtree(shots)
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    return asyncio.run(visit_all(profile, server, pages, shots))
+
+
+@pytest.fixture(scope="session")
+def book_config() -> dict:
+    """The book's ``_config.yml``."""
+    return yaml.safe_load((paths.ROOT / "_config.yml").read_text(encoding="utf-8"))

@@ -1,0 +1,92 @@
+"""The build configuration: warnings and failing cells fail ``make book``; offline head.
+
+These build throwaway books in a temporary directory with the project's ``_config.yml``
+and the exact command ``make book`` runs, so they test the configuration, not a chapter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compendium import sphinx_ext
+
+from .conftest import book_command, build_tiny_book, notebook_page
+
+ROOT_PAGE = "# A tiny book\n\nThe root page of a book built by the test suite.\n"
+
+
+@pytest.fixture(scope="module")
+def clean_build(tmp_path_factory):
+    """A tiny book with one plain page and one executed notebook, built like the real one."""
+    root = tmp_path_factory.mktemp("clean-book")
+    chapter = notebook_page("Working chapter", "print(6 * 7)")
+    return root, build_tiny_book(root, {"index": ROOT_PAGE, "working-chapter": chapter})
+
+
+def test_make_book_treats_warnings_as_errors_and_checks_links():
+    argv = book_command()
+    assert argv[1:3] == ["build", "."]
+    assert {"-W", "-n", "--keep-going"} <= set(argv), argv
+
+
+def test_a_clean_book_builds_with_the_offline_head(clean_build):
+    root, build = clean_build
+    assert build.returncode == 0, build.stdout[-4000:]
+    html = (root / "_build/html/working-chapter.html").read_text(encoding="utf-8")
+    assert "42" in html
+    # Thebe is off, so none of sphinx-thebe's assets (or its CDN address) reach the page.
+    assert "THEBE_JS_URL" not in html and "sphinx-thebe" not in html
+    assert 'rel="icon" href="_static/favicon.svg"' in html
+    assert (root / "_build/html/_static/favicon.svg").is_file()
+    assert 'data-default-mode="auto"' in html
+    assert f'src="_static/{sphinx_ext.PLOTLY_JS}' in html
+
+
+def test_a_warning_fails_the_build(tmp_path: Path):
+    page = ROOT_PAGE + "\nSee {ref}`a-label-that-does-not-exist`.\n"
+    build = build_tiny_book(tmp_path, {"index": page})
+    assert build.returncode != 0, build.stdout[-4000:]
+    assert "index.md" in build.stdout and "a-label-that-does-not-exist" in build.stdout
+
+
+def test_a_failing_cell_fails_the_build_naming_the_chapter(tmp_path: Path):
+    chapter = notebook_page("Broken chapter", "raise ValueError('deliberately broken cell')")
+    build = build_tiny_book(tmp_path, {"index": ROOT_PAGE, "broken-chapter": chapter})
+    assert build.returncode != 0, build.stdout[-4000:]
+    assert "broken-chapter.md: WARNING: Executing notebook failed" in build.stdout
+    assert "ValueError" in build.stdout and "deliberately broken cell" in build.stdout
+
+
+class _Asset:
+    """Stand-in for Sphinx's script/stylesheet objects (``filename`` and ``attributes``)."""
+
+    def __init__(self, filename, **attributes):
+        self.filename, self.attributes = filename, attributes
+
+
+class _App:
+    def __init__(self, launch_buttons):
+        self.config = type("Config", (), {"html_theme_options": {"launch_buttons": launch_buttons}})
+
+
+def test_drop_thebe_assets_only_when_thebe_is_off():
+    def context():
+        return {
+            "script_files": [
+                _Asset(None, body='const THEBE_JS_URL = "https://example.org/thebe.js"'),
+                _Asset("_static/sphinx-thebe.js"),
+                _Asset("_static/plotly.min.js"),
+            ],
+            "css_files": [_Asset("_static/sphinx-thebe.css"), _Asset("_static/basic.css")],
+        }
+
+    page = context()
+    sphinx_ext.drop_thebe_assets(_App({"thebe": False}), "intro", "page.html", page, None)
+    assert [a.filename for a in page["script_files"]] == ["_static/plotly.min.js"]
+    assert [a.filename for a in page["css_files"]] == ["_static/basic.css"]
+    assert sphinx_ext.thebe_enabled(_App({"thebe": True}))
+    page = context()
+    sphinx_ext.drop_thebe_assets(_App({"thebe": True}), "intro", "page.html", page, None)
+    assert len(page["script_files"]) == 3 and len(page["css_files"]) == 2
