@@ -38,3 +38,21 @@ def test_schema_rejects_a_broken_export(study):
 def test_unknown_analysis_is_refused(study):
     with pytest.raises(ValueError, match="no codes belong to 'A9-X'"):
         codebook_xml(study.codes, "A9-X")
+
+
+def test_cli_writes_a_valid_codebook(tmp_path, capsys):
+    from compendium.cli import main
+
+    out = tmp_path / "stage3.qdc"
+    assert main(["codebook", "A3-FG", "--out", str(out)]) == 0
+    assert codebook_problems(out.read_bytes()) == []
+    assert "schema-valid" in capsys.readouterr().out
+
+
+def test_cli_refuses_an_unknown_analysis_and_writes_nothing(tmp_path, capsys):
+    from compendium.cli import main
+
+    out = tmp_path / "x.qdc"
+    assert main(["codebook", "A9-X", "--out", str(out)]) == 1
+    assert not out.exists()
+    assert "nothing written: no codes belong to 'A9-X'" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Command line: ``python -m compendium {synth,validate,reproduce}``.
+"""Command line: ``python -m compendium {synth,validate,reproduce,codebook}``.
 
 Each command exits 0 on success and 1 on a data problem, printing one line per problem;
 ``reproduce`` also exits 1 when any regenerated figure differs from the paper's.
@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import paths
 from .loading import load_study
+from .refiqda import codebook_problems, codebook_xml
 from .reporting import reproduction_display, reproduction_summary
 from .reproduction import mismatches, reproduction_table
 from .synthesis import SpecificationError, synthesize
@@ -59,6 +60,26 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _codebook(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
+    try:
+        study = load_study(data_dir)
+        xml = codebook_xml(study.codes, args.activity)
+    except (InvalidPackage, ValueError) as exc:
+        print(f"codebook: nothing written: {exc}", file=sys.stderr)
+        return 1
+    problems = codebook_problems(xml)
+    if problems:
+        print("codebook: nothing written: the export breaks the REFI-QDA schema:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    out = Path(args.out or f"{args.activity}.qdc")
+    out.write_bytes(xml)
+    print(f"codebook: wrote the {args.activity} codebook (REFI-QDA, schema-valid) to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for the ``compendium`` command."""
     parser = argparse.ArgumentParser(prog="compendium", description=__doc__.splitlines()[0])
@@ -75,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reproduce.add_argument("data_dir", nargs="?", help="package directory (default: data/)")
     reproduce.set_defaults(run=_reproduce)
+    codebook = sub.add_parser("codebook", help="export one analysis's codebook as REFI-QDA XML")
+    codebook.add_argument("activity", help="analysis to export, e.g. A2-INT")
+    codebook.add_argument("--out", help="output file (default: <activity>.qdc)")
+    codebook.add_argument("--data-dir", help="package directory (default: data/)")
+    codebook.set_defaults(run=_codebook)
     return parser
 
 

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 PLOTLY_JS = "plotly.min.js"
 
 
+STYLESHEET = "compendium.css"  # the book's own few style rules, shipped with the package
+
+
 def plotly_js_path() -> Path:
     """Return the path of the ``plotly.min.js`` shipped inside the ``plotly`` package.
 
@@ -62,6 +65,7 @@ def copy_plotly_js(app: Any, exception: Exception | None) -> None:
     static = Path(app.outdir) / "_static"
     static.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(plotly_js_path(), static / PLOTLY_JS)
+    shutil.copyfile(Path(__file__).resolve().parent / "resources" / STYLESHEET, static / STYLESHEET)
 
 
 def _is_external(filename: object) -> bool:
@@ -172,6 +176,7 @@ def setup(app: Any) -> dict[str, Any]:
         Extension metadata; the extension is safe for parallel reading and writing.
     """
     app.add_js_file(PLOTLY_JS)
+    app.add_css_file(STYLESHEET)
     app.connect("build-finished", copy_plotly_js)
     # Late priority, so assets that other extensions add to the page (MathJax) are seen.
     app.connect("html-page-context", refuse_external_assets, priority=900)
