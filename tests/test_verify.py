@@ -126,3 +126,36 @@ def test_references_hold_figure_data_for_every_plotly_output():
                     assert figure and json.dumps(figure["data"]), (
                         f"{reference}: figure without data"
                     )
+
+
+def test_stabilising_a_reference_twice_changes_nothing():
+    import copy
+
+    import nbformat
+
+    from compendium.verification import stabilise
+
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "x",
+                outputs=[
+                    nbformat.v4.new_output(
+                        "execute_result",
+                        data={
+                            "text/plain": "<Styler at 0xADD5>",
+                            "text/html": '<p class="provenance">commit <code>abc1234+dirty</code>.</p>',
+                        },
+                    )
+                ],
+            )
+        ]
+    )
+    stabilise(notebook)
+    once = copy.deepcopy(notebook)
+    stabilise(notebook)
+    assert notebook == once
+    data = notebook.cells[0].outputs[0]["data"]
+    assert data["text/plain"] == "<Styler at ADDRESS>"
+    assert "commit <code>COMMIT</code>" in data["text/html"]
+    assert notebook.cells[0]["id"] == "cell-0"

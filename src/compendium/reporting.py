@@ -307,8 +307,8 @@ def downloadable_table(frame: pd.DataFrame, name: str, caption: str):
 # --------------------------------------------------------------------------- final intervention
 
 
-def quantity_text(study: Study, unit: str) -> str:
-    """Return ``"<quantity> <unit>"`` for the component measured in ``unit``, e.g. ``10 sessions``.
+def component_quantity(study: Study, unit: str) -> int:
+    """Return the quantity of the one component measured in ``unit`` (e.g. 10 for sessions).
 
     Raises
     ------
@@ -321,7 +321,12 @@ def quantity_text(study: Study, unit: str) -> str:
         raise ValueError(
             f"components.csv: expected one component measured in {unit!r}, found {len(match)}"
         )
-    return f"{int(match['quantity'].iloc[0])} {unit}"
+    return int(match["quantity"].iloc[0])
+
+
+def quantity_text(study: Study, unit: str) -> str:
+    """Return ``"<quantity> <unit>"`` for the component measured in ``unit``, e.g. ``10 sessions``."""
+    return f"{component_quantity(study, unit)} {unit}"
 
 
 def structured_components(study: Study) -> pd.DataFrame:
@@ -451,7 +456,7 @@ def attended_all_sessions(study: Study) -> tuple[int, int]:
 
     "Every session" is the quantity of the component measured in sessions.
     """
-    offered = int(quantity_text(study, "sessions").split()[0])
+    offered = component_quantity(study, "sessions")
     people = attendance(study, trial_activity(study))
     return int((people["sessions_attended"] == offered).sum()), len(people)
 

@@ -96,6 +96,15 @@ def evaluate(call: Call, measures: _Measures) -> float:
     return function(*args, **kwargs)
 
 
+def measure(study: Study, expression: str) -> float:
+    """Return the value of a measure expression (see :mod:`compendium.expressions`) on ``study``.
+
+    Chapters compute the numbers they print this way, so a number in the prose is computed
+    exactly as its reproduction check computes it.
+    """
+    return evaluate(parse_expression(expression), _Measures(study))
+
+
 def reproduction_table(study: Study) -> pd.DataFrame:
     """Return one row per published figure: the paper's value, the regenerated one, and a match flag."""
     measures = _Measures(study)

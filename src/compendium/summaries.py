@@ -15,8 +15,10 @@ from __future__ import annotations
 import html
 import re
 
+import numpy as np
 import pandas as pd
 
+from . import reproduction
 from .expressions import Call, code_count_target, parse_expression
 from .links import anchor, decision_href
 from .loading import Study
@@ -121,11 +123,10 @@ def code_excerpts(study: Study, activity_id: str) -> pd.DataFrame:
     segments = study.segments.set_index("segment_id")
     codings = study.codings[study.codings["code_id"].isin(codes["code_id"])]
     pairs = codings.merge(ancestor_pairs(codes), on="code_id")
-    pairs["direct"] = pairs["code_id"] == pairs["ancestor_id"]
-    # Prefer a segment coded at the code itself, then the earliest segment.
-    pairs = pairs.sort_values(
-        ["ancestor_id", "direct", "segment_id"], ascending=[True, False, True]
-    )
+    # Prefer a segment coded at the code itself, then the first in coding order (a stable
+    # sort on one boolean: sorting on the string ids cost a second at 10^6 segments).
+    indirect = (pairs["code_id"] != pairs["ancestor_id"]).to_numpy()
+    pairs = pairs.iloc[np.argsort(indirect, kind="stable")]
     first = pairs.drop_duplicates("ancestor_id").set_index("ancestor_id")["segment_id"]
     rows = {}
     for code_id in codes["code_id"]:
@@ -173,8 +174,10 @@ def theme_summary(study: Study, activity_id: str, max_depth: int | None = None) 
     codes = all_codes[all_codes["activity_id"] == activity_id]
     if codes.empty:
         raise ValueError(f"codes.csv: no codes for analysis {activity_id!r}")
-    # Count over the whole codebook and package, then keep this analysis' codes.
-    counts = code_counts(all_codes, study.segments, study.codings).loc[codes["code_id"]]
+    # Count only this analysis' codings and the segments they code.
+    codings = study.codings[study.codings["code_id"].isin(codes["code_id"])]
+    segments = study.segments[study.segments["segment_id"].isin(codings["segment_id"])]
+    counts = code_counts(codes, segments, codings)
     published = published_code_counts(study.published_figures)
     depth = code_depth(codes)
     summary = pd.DataFrame(
@@ -224,17 +227,6 @@ def theme_summary_styler(summary: pd.DataFrame, uuid: str, caption: str):
     )
 
 
-def measure(study: Study, expression: str) -> float:
-    """Return the value of a measure expression (see :mod:`compendium.expressions`) on ``study``.
-
-    The same evaluator regenerates the published figures, so a number a chapter shows this
-    way is computed exactly as its reproduction check computes it.
-    """
-    from .reproduction import _Measures, evaluate
-
-    return evaluate(parse_expression(expression), _Measures(study))
-
-
 def code_breakdown(
     study: Study, parent_id: str, percent_of: str | None = None, rounding: str = "half_up"
 ) -> pd.DataFrame:
@@ -270,7 +262,7 @@ def code_breakdown(
     rows = rows.rename(columns={"theme": "code"}).reset_index()
     if percent_of is not None:
         rows["percent"] = [
-            int(measure(study, f"percent(sources({c!r}), {percent_of}, {rounding!r})"))
+            int(reproduction.measure(study, f"percent(sources({c!r}), {percent_of}, {rounding!r})"))
             for c in rows["code_id"]
         ]
     return rows
@@ -606,5 +598,5 @@ def attendance_pattern_table(study: Study, activity_id: str) -> pd.DataFrame:
     for pattern in patterns.value_counts().index:
         expression = f"participants({activity_id!r}, attendance_pattern={pattern!r})"
         status = PUBLISHED if is_published(study, expression) else SYNTHETIC
-        rows.append((pattern, int(measure(study, expression)), status))
+        rows.append((pattern, int(reproduction.measure(study, expression)), status))
     return pd.DataFrame(rows, columns=["attendance pattern", "participants", "counts"])
