@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import frictionless
 import pandas as pd
 
 from .expressions import ExpressionError, parse_expression
@@ -158,6 +157,8 @@ def _check_file(data_dir: Path, resource: dict) -> list[Problem]:
 
 
 def _check_schemas(data_dir: Path, descriptor: dict) -> list[Problem]:
+    import frictionless  # costs ~0.8 s: only this layer needs it, and chapters never do
+
     package = frictionless.Package(descriptor, basepath=str(data_dir))
     report = package.validate()
     resources = {r["name"]: r for r in descriptor["resources"]}
