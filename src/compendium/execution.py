@@ -455,17 +455,17 @@ def prepare(book: Book, workers: int = 2, log=print) -> Report:
     """
     started = time.perf_counter()
     state = load_state(book)
-    todo = plan(book, state)
-    report = Report(fresh=list(todo.fresh))
-    for page in todo.pages:
+    pending = plan(book, state)
+    report = Report(fresh=list(pending.fresh))
+    for page in pending.pages:
         key = page.relative_to(book.root).as_posix()
         state["chapters"][key] = {"notebook": False, "source": sha256_file(page)}
     _check_package(state)
-    if not todo.stale:
+    if not pending.stale:
         write_json(book.state_dir / "execution.json", state)
         report.seconds = time.perf_counter() - started
         log(
-            f"execution: all {len(todo.fresh)} chapters up to date; nothing to execute "
+            f"execution: all {len(pending.fresh)} chapters up to date; nothing to execute "
             f"({report.seconds:.2f} s)"
         )
         _write_last_run(book, report)
@@ -477,7 +477,7 @@ def prepare(book: Book, workers: int = 2, log=print) -> Report:
     cache = get_cache(book.cache_dir())
     settings = book.config()
     jobs, hashkeys = [], {}
-    for item in todo.stale:
+    for item in pending.stale:
         key = item.source.relative_to(book.root).as_posix()
         log(f"execution: {key}: {item.reason}")
         notebook = read_notebook(item.source)
@@ -532,7 +532,7 @@ def prepare(book: Book, workers: int = 2, log=print) -> Report:
     )
     # Sphinx re-reads a page only when its source is newer than its last read: a page
     # re-executed for a data or package change must look edited to be rendered again.
-    for item in todo.stale:
+    for item in pending.stale:
         if item.source in report.executed and not item.source_changed:
             os.utime(item.source)
     report.seconds = time.perf_counter() - started
@@ -589,10 +589,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"execution: execute_notebooks is {mode!r}, not 'cache'; Jupyter Book executes")
         return 0
     if args.dry_run:
-        todo = plan(book)
-        for item in todo.stale:
+        pending = plan(book)
+        for item in pending.stale:
             print(f"stale: {item.source.relative_to(book.root)}: {item.reason}")
-        print(f"up to date: {len(todo.fresh)}; stale: {len(todo.stale)}")
+        print(f"up to date: {len(pending.fresh)}; stale: {len(pending.stale)}")
         return 0
     try:
         report = prepare(book, workers=args.workers)
