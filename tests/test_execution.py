@@ -120,8 +120,8 @@ def test_prose_edits_run_nothing_and_code_edits_run_that_chapter(book):
     assert prepare(book, log=lambda _: None).executed == []
     sites = book.root / "pages" / "sites.md"
     sites.write_text(sites.read_text().replace(".head(2)", ".head(3)"))
-    todo = plan(book)
-    assert [(s.source.stem, s.reason) for s in todo.stale] == [("sites", "code changed")]
+    pending = plan(book)
+    assert [(s.source.stem, s.reason) for s in pending.stale] == [("sites", "code changed")]
     assert names(prepare(book, log=lambda _: None).executed) == ["sites"]
 
 
