@@ -211,3 +211,17 @@ def test_style_table_escapes_and_sanitises_ids():
     html = sm.style_table(pd.DataFrame({"a": ["<b>"]}), "x.y z", "n < 3").to_html()
     assert 'id="T_x-y-z"' in html
     assert "&lt;b&gt;" in html and "<caption>n &lt; 3</caption>" in html
+
+
+def test_theme_table_suppresses_small_source_counts(study, monkeypatch):
+    from compendium import summaries
+
+    monkeypatch.setenv("COMPENDIUM_SMALL_CELL", "5")
+    summary = summaries.theme_summary(study, "A4-INT")
+    html = summaries.theme_summary_styler(summary, "t", "c").to_html()
+    assert "&lt;5" in html
+    # "Gained nothing from the programme": one person, so hidden; the 5 with barriers are shown.
+    assert summary.set_index("code_id").loc["A4-5.2", "sources"] == 1
+    shown = summaries.shown_counts(summary["sources"], 5)
+    assert shown[summary["code_id"] == "A4-5.2"].item() == "<5"
+    assert shown[summary["code_id"] == "A4-1"].item() == 5

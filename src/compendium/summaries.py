@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import reproduction
+from .disclosure import is_small, small_cell_threshold
 from .expressions import Call, code_count_target, parse_expression
 from .links import anchor, decision_href
 from .loading import Study
@@ -199,6 +200,13 @@ def theme_summary(study: Study, activity_id: str, max_depth: int | None = None) 
     return summary.reset_index(drop=True)
 
 
+def shown_counts(counts: pd.Series, threshold: int) -> pd.Series:
+    """Return source counts for display, with small cells (people) replaced by ``"<threshold"``."""
+    if not any(is_small(n, threshold) for n in counts):
+        return counts
+    return counts.map(lambda n: f"<{threshold}" if is_small(n, threshold) else n)
+
+
 def theme_summary_styler(summary: pd.DataFrame, uuid: str, caption: str):
     """Return a Styler for :func:`theme_summary`: indented subthemes, status and excerpt columns."""
     shown = pd.DataFrame(
@@ -206,7 +214,7 @@ def theme_summary_styler(summary: pd.DataFrame, uuid: str, caption: str):
             "Code": summary["code_id"],
             "Theme": summary["theme"],
             "Name": summary["name_status"],
-            "Sources": summary["sources"],
+            "Sources": shown_counts(summary["sources"], small_cell_threshold()),
             "References": summary["references"],
             "Counts": summary["counts"],
             "Illustrative excerpt": summary["excerpt"].fillna("–"),
