@@ -114,3 +114,35 @@ def test_accessible_figure_has_alt_text_and_caption(study, kind):
     else:
         assert 'alt="A &amp; B"' in html and "data:image/png;base64," in html
         assert not plt.fignum_exists(figure.number)
+
+
+def test_figures_hide_small_source_counts(study, monkeypatch):
+    import math
+
+    from compendium import figures, summaries
+
+    monkeypatch.setenv("COMPENDIUM_SMALL_CELL", "6")
+    sunburst = figures.codebook_sunburst(study, "A4-INT")
+    hover = {row[0]: row[1] for row in sunburst.data[0].customdata}
+    assert hover["Engagement barriers"] == "<6"  # 5 people
+    assert hover["Programme impact"] == 9
+    table = summaries.theme_sources_by(study, "A3-FG", "stakeholder_type")
+    heat = figures.theme_heatmap(table, "t", "x", "sources")
+    z = [v for row in heat.data[0].z for v in row]
+    assert any(isinstance(v, float) and math.isnan(v) for v in z) == bool(
+        ((table > 0) & (table < 6)).to_numpy().any()
+    )
+    bars = figures.theme_counts_figure(study, "A4-INT")
+    widths = [p.get_width() for p in bars.axes[0].patches if not math.isnan(p.get_width())]
+    assert 5 not in widths and 9 in widths
+
+
+def test_mask_small_counts_leaves_data_alone_when_nothing_is_small():
+    import pandas as pd
+
+    from compendium.disclosure import mask_small_counts
+
+    counts = pd.Series([7, 9, 0], dtype="int64")
+    assert mask_small_counts(counts, 5) is counts
+    masked = mask_small_counts(pd.Series([7, 3, 0]), 5)
+    assert masked.isna().tolist() == [False, True, False]

@@ -93,3 +93,14 @@ def suppress_small_counts(
         result.loc[small, count] = marker
         result.loc[small, percent] = marker
     return result
+
+
+def mask_small_counts(counts, threshold: int):
+    """Return counts for plotting with small cells set to NaN, so nothing draws them.
+
+    ``counts`` is a Series or DataFrame; it is returned unchanged when no cell is small.
+    """
+    small = counts.map(lambda n: is_small(n, threshold))
+    if not small.to_numpy().any():
+        return counts
+    return counts.astype(float).mask(small.astype(bool))

@@ -23,8 +23,9 @@ import plotly.io as pio
 import seaborn as sns
 from plotly.io.base_renderers import MimetypeRenderer
 
+from .disclosure import mask_small_counts, small_cell_threshold
 from .loading import Study
-from .summaries import activity_label, theme_summary
+from .summaries import activity_label, shown_counts, theme_summary
 
 RENDERER_NAME = "compendium"
 DEFAULT_RENDERER = f"plotly_mimetype+{RENDERER_NAME}"
@@ -156,6 +157,7 @@ def theme_counts_figure(study: Study, activity_id: str):
     summary = theme_summary(study, activity_id)
     main = summary[summary["depth"] == 0].copy()
     main["theme"] = [_wrap(t, 34) for t in main["theme"]]
+    main["sources"] = mask_small_counts(main["sources"], small_cell_threshold())
     hue_order = [s for s in STATUS_ORDER if s in set(main["counts"])]
     fig, axes = plt.subplots(
         1, 2, sharey=True, figsize=(9, 0.55 * len(main) + 1.6), layout="constrained"
@@ -246,7 +248,9 @@ def codebook_sunburst(study: Study, activity_id: str) -> go.Figure:
             parents=[parent_of[c] for c in summary["code_id"]],
             values=leaf_refs,
             branchvalues="remainder",
-            customdata=summary[["theme", "sources", "references", "counts"]].to_numpy(),
+            customdata=summary[["theme", "sources", "references", "counts"]]
+            .assign(sources=shown_counts(summary["sources"], small_cell_threshold()))
+            .to_numpy(),
             hovertemplate=(
                 "<b>%{customdata[0]}</b><br>sources: %{customdata[1]}<br>"
                 "references: %{customdata[2]}<br>counts: %{customdata[3]}<extra></extra>"
@@ -277,7 +281,7 @@ def theme_heatmap(table: pd.DataFrame, title: str, x_label: str, value_label: st
         Figure title, x-axis title and the name of the counted quantity.
     """
     fig = px.imshow(
-        table,
+        mask_small_counts(table, small_cell_threshold()),
         text_auto=True,
         aspect="auto",
         color_continuous_scale="cividis",
