@@ -26,3 +26,10 @@ def test_nested_call_parses():
 def test_rejects_anything_else(text, message):
     with pytest.raises(ExpressionError, match=message):
         parse_expression(text)
+
+
+def test_keyword_order_does_not_matter():
+    one = parse_expression("participants('A5-INT', status='interviewed', arm='intervention')")
+    other = parse_expression("participants('A5-INT', arm='intervention', status='interviewed')")
+    assert one == other
+    assert hash(one) == hash(other)

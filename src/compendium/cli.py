@@ -21,6 +21,11 @@ from .synthesis import SpecificationError, synthesize
 from .validation import InvalidPackage, validate_package
 
 
+def _data_dir(args: argparse.Namespace) -> Path:
+    """Return the package directory named on the command line, else the default one."""
+    return Path(args.data_dir) if args.data_dir else paths.data_dir()
+
+
 def _synth(args: argparse.Namespace) -> int:
     try:
         out = synthesize(args.seed, Path(args.out))
@@ -32,7 +37,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
+    data_dir = _data_dir(args)
     problems = validate_package(data_dir)
     for problem in problems:
         print(problem)
@@ -44,7 +49,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
+    data_dir = _data_dir(args)
     try:
         study = load_study(data_dir)
     except InvalidPackage as exc:
@@ -61,7 +66,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _codebook(args: argparse.Namespace) -> int:
-    data_dir = Path(args.data_dir) if args.data_dir else paths.data_dir()
+    data_dir = _data_dir(args)
     try:
         study = load_study(data_dir)
         xml = codebook_xml(study.codes, args.activity)

@@ -111,8 +111,10 @@ class Book:
 
 def sha256_file(path: Path) -> str:
     """Return the SHA-256 of a file's bytes, or ``"missing"`` when there is no such file."""
+    from .loading import file_sha256  # loaded on every run anyway, by _check_package
+
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return file_sha256(path)
     except FileNotFoundError:
         return "missing"
 
@@ -546,14 +548,13 @@ def prepare(book: Book, workers: int = 2, log=print) -> Report:
 
 def _check_package(state: dict) -> None:
     """Validate the data package when it changed since the last run (raises InvalidPackage)."""
-    from .loading import ensure_valid, is_known_valid, package_fingerprint
+    from .loading import ensure_valid, package_fingerprint
 
     data_dir = paths.data_dir()
     fingerprint = package_fingerprint(data_dir)
-    if state.get("package") == fingerprint or is_known_valid(fingerprint):
-        state["package"] = fingerprint
-        return
-    state["package"] = ensure_valid(data_dir)
+    if state.get("package") != fingerprint:
+        ensure_valid(data_dir, fingerprint)  # skips validation when the cache knows it
+    state["package"] = fingerprint
 
 
 def _write_last_run(book: Book, report: Report) -> None:

@@ -64,7 +64,8 @@ def _call(node: ast.AST) -> Call:
     kwargs = tuple((kw.arg, _value(kw.value)) for kw in node.keywords if kw.arg is not None)
     if len(kwargs) != len(node.keywords):
         raise ExpressionError("**kwargs are not allowed")
-    return Call(name, args, kwargs)
+    # Sorted, so that calls differing only in keyword order are equal (and hash alike).
+    return Call(name, args, tuple(sorted(kwargs)))
 
 
 def _value(node: ast.AST) -> object:

@@ -44,7 +44,20 @@ def canonical_descriptor() -> dict:
     return json.loads(CANONICAL_SCHEMA.read_text(encoding="utf-8"))
 
 
-def package_fingerprint(data_dir: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Return the SHA-256 hex digest of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def file_digests(data_dir: Path) -> dict[str, str]:
+    """Return the SHA-256 of every file in a package directory, by file name."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        return {}
+    return {p.name: file_sha256(p) for p in sorted(data_dir.iterdir()) if p.is_file()}
+
+
+def package_fingerprint(data_dir: Path, digests: dict[str, str] | None = None) -> str:
     """Return the SHA-256 that identifies a package's validation result.
 
     It covers the name and bytes of every file in ``data_dir``, the canonical schema, the
@@ -55,6 +68,8 @@ def package_fingerprint(data_dir: Path) -> str:
     ----------
     data_dir
         The package directory.
+    digests
+        The package files' digests (:func:`file_digests`), when the caller has them already.
 
     Returns
     -------
@@ -63,14 +78,13 @@ def package_fingerprint(data_dir: Path) -> str:
     """
     digest = hashlib.sha256(f"compendium {__version__}\n".encode())
     package_dir = Path(__file__).resolve().parent
-    inputs = [("schema", CANONICAL_SCHEMA)]
-    inputs += [(f"code/{name}", package_dir / name) for name in VALIDATING_MODULES]
-    data_dir = Path(data_dir)
-    if data_dir.is_dir():
-        inputs += [(f"data/{p.name}", p) for p in sorted(data_dir.iterdir()) if p.is_file()]
-    for label, path in inputs:
+    inputs = [("schema", file_sha256(CANONICAL_SCHEMA))]
+    inputs += [(f"code/{name}", file_sha256(package_dir / name)) for name in VALIDATING_MODULES]
+    data = file_digests(data_dir) if digests is None else digests
+    inputs += [(f"data/{name}", hexdigest) for name, hexdigest in sorted(data.items())]
+    for label, hexdigest in inputs:
         digest.update(f"{label}\0".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        digest.update(bytes.fromhex(hexdigest))
     return digest.hexdigest()
 
 
@@ -101,8 +115,10 @@ def remember_valid(fingerprint: str, cache_dir: Path | None = None) -> None:
         pass
 
 
-def ensure_valid(data_dir: Path) -> str:
+def ensure_valid(data_dir: Path, fingerprint: str | None = None) -> str:
     """Validate the package in ``data_dir`` unless its fingerprint already passed.
+
+    ``fingerprint`` is the package's :func:`package_fingerprint`, when the caller has it.
 
     Returns
     -------
@@ -114,7 +130,7 @@ def ensure_valid(data_dir: Path) -> str:
     compendium.validation.InvalidPackage
         When any problem is found; its message lists each as ``file:row: column: problem``.
     """
-    fingerprint = package_fingerprint(data_dir)
+    fingerprint = fingerprint or package_fingerprint(data_dir)
     if is_known_valid(fingerprint):
         return fingerprint
     from .validation import InvalidPackage, validate_package  # imports Frictionless
@@ -169,6 +185,7 @@ class Study:
     data_dir: Path
     tables: dict[str, pd.DataFrame] = field(repr=False)
     read: set[str] = field(default_factory=set, repr=False)
+    digests: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         tables = self.__dict__.get("tables", {})
@@ -177,6 +194,12 @@ class Study:
             READ_IN_PROCESS.add((str(Path(self.__dict__["data_dir"]).resolve()), name))
             return tables[name]
         raise AttributeError(f"the data package has no resource {name!r}")
+
+    def file_digest(self, filename: str) -> str:
+        """Return the SHA-256 of one package file: as hashed at load, else hashed once now."""
+        if filename not in self.digests:
+            self.digests[filename] = file_sha256(self.data_dir / filename)
+        return self.digests[filename]
 
     def take_read(self) -> set[str]:
         """Return the resources read since the last call, and start a new record."""
@@ -196,5 +219,7 @@ def load_study(data_dir: Path | None = None) -> Study:
         When any problem is found; its message lists each as ``file:row: column: problem``.
     """
     data_dir = Path(data_dir) if data_dir is not None else paths.data_dir()
-    ensure_valid(data_dir)
-    return Study(data_dir, read_tables(data_dir, canonical_descriptor()))
+    # Hashed once: the digests both key the validation cache and label provenance lines.
+    digests = file_digests(data_dir)
+    ensure_valid(data_dir, package_fingerprint(data_dir, digests))
+    return Study(data_dir, read_tables(data_dir, canonical_descriptor()), digests=digests)

@@ -13,7 +13,6 @@ the chapter only when one of those, or its code, changes.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import subprocess
 import sys
@@ -26,11 +25,6 @@ from .loading import READ_IN_PROCESS, Study, load_study
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def file_sha256(path: Path) -> str:
-    """Return the SHA-256 hex digest of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @cache
@@ -88,7 +82,7 @@ def provenance_html(chapter: str, study: Study, resources: set[str]) -> str:
     """Return the provenance line for an output made by ``chapter`` from ``resources``."""
     paths_by_name = {name: study.data_dir / f"{name}.csv" for name in sorted(resources)}
     files = ", ".join(
-        f"<code>{html.escape(p.name)}</code>&nbsp;({file_sha256(p)[:8]})"
+        f"<code>{html.escape(p.name)}</code>&nbsp;({study.file_digest(p.name)[:8]})"
         for p in paths_by_name.values()
     )
     files = files or "no data files"
@@ -184,7 +178,7 @@ def data_files_table(study: Study) -> pd.DataFrame:
     frame = pd.DataFrame(rows).astype({"rows": "Int64"})
     files = [study.data_dir / name for name in frame["file"]]
     frame["bytes"] = [p.stat().st_size for p in files]
-    frame["sha256"] = [file_sha256(p) for p in files]
+    frame["sha256"] = [study.file_digest(p.name) for p in files]
     return frame
 
 

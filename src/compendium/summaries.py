@@ -60,15 +60,10 @@ def activity_label(study: Study, activity_id: str) -> str:
     return str(labels[activity_id])
 
 
-def normalised(call: Call) -> Call:
-    """Return ``call`` with its keyword arguments sorted, so equal calls compare equal."""
-    return Call(call.name, call.args, tuple(sorted(call.kwargs)))
-
-
 def published_calls(published_figures: pd.DataFrame) -> dict[Call, str]:
-    """Return each published figure's parsed expression (normalised), mapped to its figure id."""
+    """Return each published figure's parsed expression, mapped to its figure id."""
     return {
-        normalised(parse_expression(e)): f
+        parse_expression(e): f
         for e, f in zip(
             published_figures["expression"], published_figures["figure_id"], strict=True
         )
@@ -77,7 +72,7 @@ def published_calls(published_figures: pd.DataFrame) -> dict[Call, str]:
 
 def is_published(study: Study, expression: str) -> bool:
     """Return whether the count ``expression`` (e.g. ``"sources('A2-1')"``) is one the paper published."""
-    return normalised(parse_expression(expression)) in published_calls(study.published_figures)
+    return parse_expression(expression) in published_calls(study.published_figures)
 
 
 def published_code_counts(published_figures: pd.DataFrame) -> set[tuple[str, str]]:
@@ -85,7 +80,7 @@ def published_code_counts(published_figures: pd.DataFrame) -> set[tuple[str, str
 
     ``kind`` is ``"sources"`` or ``"references"``.
     """
-    targets = (code_count_target(parse_expression(e)) for e in published_figures["expression"])
+    targets = (code_count_target(call) for call in published_calls(published_figures))
     return {t for t in targets if t is not None}
 
 
