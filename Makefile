@@ -27,7 +27,7 @@ help:
 
 ## Build the HTML book: run only chapters whose code, data or package code changed, then render; fails on any warning or failing cell
 book: $(STAMP)
-	$(BIN)/python -m compendium.execution --toc $(TOC)
+	$(BIN)/python -m compendium.build.execution --toc $(TOC)
 	$(BIN)/jupyter-book build . --toc $(TOC) --builder html -W -n --keep-going
 
 ## Re-execute every chapter from scratch and diff its outputs against tests/reference
@@ -36,7 +36,7 @@ verify: $(STAMP)
 
 ## Accept the chapters' current outputs as the new references (then review and commit tests/reference)
 accept: $(STAMP)
-	$(BIN)/python -m compendium.verification accept --toc $(TOC)
+	$(BIN)/python -m compendium.build.verification accept --toc $(TOC)
 
 ## Time cold, no-change and incremental builds and the analysis functions at scale (in a temporary copy)
 bench: $(STAMP)

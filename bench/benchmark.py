@@ -77,7 +77,7 @@ def timed(command: list[str], copy: Path) -> float:
 
 def book_build(copy: Path) -> float:
     """Time ``make book``'s two steps (without make's venv check) in ``copy``."""
-    prepare = timed([str(BIN / "python"), "-m", "compendium.execution"], copy)
+    prepare = timed([str(BIN / "python"), "-m", "compendium.build.execution"], copy)
     render = timed(
         [str(BIN / "jupyter-book"), "build", ".", "--builder", "html", "-W", "-n", "--keep-going"],
         copy,
@@ -96,7 +96,7 @@ import ast, json, sys, time
 sys.path.insert(0, {str(copy / "src")!r})
 import nbformat
 from pathlib import Path
-from compendium.execution import Book, execute_notebooks, read_notebook
+from compendium.build.execution import Book, execute_notebooks, read_notebook
 book = Book(Path({str(copy)!r}))
 jobs = []
 for source in book.chapters():
@@ -170,9 +170,9 @@ def edit_data(copy: Path, state: dict) -> tuple[str, list[str]]:
 
 def analysis_timings() -> list[tuple[str, str, float]]:
     """Return (function, scale, seconds) for the analysis functions at each scale."""
-    from compendium.loading import Study, load_study
-    from compendium.synthesis import scaled_tables
-    from compendium.themes import code_counts
+    from compendium.analysis.themes import code_counts
+    from compendium.contract.loading import Study, load_study
+    from compendium.contract.synthesis import scaled_tables
 
     def lazy(module: str):
         try:

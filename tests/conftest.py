@@ -11,8 +11,8 @@ import nbclient
 import pytest
 
 from compendium import paths
-from compendium.loading import load_study
-from compendium.synthesis import synthesize
+from compendium.contract.loading import load_study
+from compendium.contract.synthesis import synthesize
 
 
 @pytest.fixture(scope="session")

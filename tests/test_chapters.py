@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import executed_chapter
 
-from compendium import characteristics as ch
 from compendium import paths
-from compendium import summaries as sm
+from compendium.analysis import characteristics as ch
+from compendium.presentation import summaries as sm
 
 CHAPTERS = [
     "intro",

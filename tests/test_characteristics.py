@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compendium import characteristics as ch
+from compendium.analysis import characteristics as ch
 
 
 def test_stage_samples_are_the_people_who_took_part(study):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from compendium import disclosure
-from compendium.disclosure import small_cell_threshold, suppress_small_counts
+from compendium.analysis import disclosure
+from compendium.analysis.disclosure import small_cell_threshold, suppress_small_counts
 
 
 @pytest.fixture

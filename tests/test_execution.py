@@ -18,9 +18,9 @@ import pytest
 from conftest import edit_csv
 
 from compendium import paths
-from compendium.execution import Book, main, plan, prepare, read_notebook
-from compendium.loading import is_known_valid, load_study, package_fingerprint
-from compendium.validation import InvalidPackage
+from compendium.build.execution import Book, main, plan, prepare, read_notebook
+from compendium.contract.loading import is_known_valid, load_study, package_fingerprint
+from compendium.contract.validation import InvalidPackage
 
 CHAPTER = """---
 jupytext:
@@ -38,7 +38,7 @@ kernelspec:
 Some prose.
 
 ```{{code-cell}} ipython3
-from compendium.provenance import Chapter
+from compendium.presentation.provenance import Chapter
 
 chapter = Chapter("{table}")
 chapter.show(chapter.study.{table}.head(2))
@@ -94,7 +94,7 @@ def test_kernel_reports_the_files_and_modules_it_used(book):
     inputs = state["chapters"]["pages/sites.md"]["inputs"]
     data = sorted(Path(k.partition(":")[2]).name for k in inputs if k.startswith("data:"))
     assert data == ["sites.csv"]  # loaded all, validated all, but read only this one
-    assert {"module:provenance.py", "module:loading.py"} <= set(inputs)
+    assert {"module:presentation/provenance.py", "module:contract/loading.py"} <= set(inputs)
     assert state["chapters"]["pages/index.md"] == {
         "notebook": False,
         "source": state["chapters"]["pages/index.md"]["source"],
@@ -130,9 +130,9 @@ def test_a_changed_package_module_reexecutes_the_chapters_that_loaded_it(book):
     state = json.loads((book.state_dir / "execution.json").read_text())
     # As if the kernel had seen another version of provenance.py (editing the real one would
     # disturb every other test): the plan must name it.
-    state["chapters"]["pages/stages.md"]["inputs"]["module:provenance.py"] = "0" * 64
+    state["chapters"]["pages/stages.md"]["inputs"]["module:presentation/provenance.py"] = "0" * 64
     assert [(s.source.stem, s.reason) for s in plan(book, state).stale] == [
-        ("stages", "package code changed: provenance.py")
+        ("stages", "package code changed: presentation/provenance.py")
     ]
 
 
@@ -209,7 +209,7 @@ def test_validation_is_remembered_only_for_identical_bytes(package_copy):
 def test_a_remembered_package_loads_without_importing_frictionless():
     load_study(paths.DEFAULT_DATA_DIR)  # make sure it is remembered
     code = (
-        "import sys; from compendium.loading import load_study; s = load_study(); "
+        "import sys; from compendium.contract.loading import load_study; s = load_study(); "
         "print(len(s.participants), 'frictionless' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -221,8 +221,8 @@ def test_a_remembered_package_loads_without_importing_frictionless():
 
 
 def test_scaled_tables_look_like_the_package_at_any_size(study):
-    from compendium.synthesis import scaled_tables
-    from compendium.themes import code_counts
+    from compendium.analysis.themes import code_counts
+    from compendium.contract.synthesis import scaled_tables
 
     tables = scaled_tables(5000, n_participants=400, seed=3)
     for name, frame in tables.items():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from compendium.expressions import ExpressionError, parse_expression
+from compendium.analysis.expressions import ExpressionError, parse_expression
 
 
 def test_nested_call_parses():

@@ -7,9 +7,9 @@ import plotly.express as px
 import plotly.graph_objects as go
 import pytest
 
-from compendium import characteristics as ch
-from compendium import figures as fg
-from compendium import summaries as sm
+from compendium.analysis import characteristics as ch
+from compendium.presentation import figures as fg
+from compendium.presentation import summaries as sm
 
 
 def bar_widths(ax) -> list[float]:
@@ -119,7 +119,7 @@ def test_accessible_figure_has_alt_text_and_caption(study, kind):
 def test_figures_hide_small_source_counts(study, monkeypatch):
     import math
 
-    from compendium import figures, summaries
+    from compendium.presentation import figures, summaries
 
     monkeypatch.setenv("COMPENDIUM_SMALL_CELL", "6")
     sunburst = figures.codebook_sunburst(study, "A4-INT")
@@ -140,7 +140,7 @@ def test_figures_hide_small_source_counts(study, monkeypatch):
 def test_mask_small_counts_leaves_data_alone_when_nothing_is_small():
     import pandas as pd
 
-    from compendium.disclosure import mask_small_counts
+    from compendium.analysis.disclosure import mask_small_counts
 
     counts = pd.Series([7, 9, 0], dtype="int64")
     assert mask_small_counts(counts, 5) is counts

@@ -31,7 +31,7 @@ def test_book_config_parses():
     assert config["execute"]["execute_notebooks"] == "cache"
     sphinx_config = config["sphinx"]["config"]
     assert sphinx_config["nb_execution_raise_on_error"] is True
-    assert "compendium.sphinx_ext" in config["sphinx"]["extra_extensions"]
+    assert "compendium.build.sphinx_ext" in config["sphinx"]["extra_extensions"]
 
 
 def test_toc_root_exists():

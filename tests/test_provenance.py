@@ -7,9 +7,10 @@ from importlib.metadata import version
 
 import pandas as pd
 
-from compendium import __version__, loading
-from compendium.loading import read_descriptor
-from compendium.provenance import (
+from compendium import __version__
+from compendium.contract import loading
+from compendium.contract.loading import read_descriptor
+from compendium.presentation.provenance import (
     Chapter,
     data_files_table,
     environment_table,
@@ -43,12 +44,14 @@ def test_chapter_show_reports_only_the_tables_read_since_the_last_output(monkeyp
 
 def test_kernel_inputs_lists_files_read_and_modules_loaded(study, monkeypatch):
     monkeypatch.setattr(loading, "READ_IN_PROCESS", set())
-    monkeypatch.setattr("compendium.provenance.READ_IN_PROCESS", loading.READ_IN_PROCESS)
+    monkeypatch.setattr(
+        "compendium.presentation.provenance.READ_IN_PROCESS", loading.READ_IN_PROCESS
+    )
     study.codings  # noqa: B018 (reading is the point)
     study.codes  # noqa: B018
     inputs = kernel_inputs()
     assert inputs["data"] == {str(study.data_dir.resolve()): ["codes.csv", "codings.csv"]}
-    assert {"provenance.py", "loading.py", "paths.py"} <= set(inputs["modules"])
+    assert {"presentation/provenance.py", "contract/loading.py", "paths.py"} <= set(inputs["modules"])
     assert inputs["modules"] == loaded_modules()
 
 

@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from compendium.refiqda import NAMESPACE, code_guid, codebook_problems, codebook_xml
+from compendium.contract.refiqda import NAMESPACE, code_guid, codebook_problems, codebook_xml
 
 ANALYSES = ["A2-INT", "A3-FG", "A4-INT", "A4-FG", "A5-INT", "A5-FG"]
 

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from compendium import paths, reporting
-from compendium.reproduction import reproduction_table
+from compendium import paths
+from compendium.analysis.reproduction import reproduction_table
+from compendium.presentation import reporting
 
 FACTS_PATH = Path(paths.ROOT).parent / "shared" / "reference" / "paper_facts.yaml"
 

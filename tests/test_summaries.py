@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from compendium import summaries as sm
-from compendium.links import anchor, decision_href
-from compendium.themes import code_counts
+from compendium.analysis.themes import code_counts
+from compendium.presentation import summaries as sm
+from compendium.presentation.links import anchor, decision_href
 
 ANALYSES = ["A2-INT", "A3-FG", "A4-INT", "A4-FG", "A5-INT", "A5-FG"]
 
@@ -214,7 +214,7 @@ def test_style_table_escapes_and_sanitises_ids():
 
 
 def test_theme_table_suppresses_small_source_counts(study, monkeypatch):
-    from compendium import summaries
+    from compendium.presentation import summaries
 
     monkeypatch.setenv("COMPENDIUM_SMALL_CELL", "5")
     summary = summaries.theme_summary(study, "A4-INT")

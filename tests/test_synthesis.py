@@ -7,11 +7,11 @@ import filecmp
 import pytest
 
 from compendium import paths
-from compendium.loading import load_study
-from compendium.reproduction import reproduction_table
-from compendium.synthesis import build_tables, load_excerpts, load_spec, write_package
-from compendium.themes import code_counts
-from compendium.validation import InvalidPackage
+from compendium.analysis.reproduction import reproduction_table
+from compendium.analysis.themes import code_counts
+from compendium.contract.loading import load_study
+from compendium.contract.synthesis import build_tables, load_excerpts, load_spec, write_package
+from compendium.contract.validation import InvalidPackage
 
 
 def test_regenerates_the_committed_package_byte_for_byte(generated):

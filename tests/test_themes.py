@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from compendium.themes import code_counts
+from compendium.analysis.themes import code_counts
 
 
 def test_parent_is_the_union_of_its_children():

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from matplotlib.patches import Rectangle
 
-from compendium import trace
-from compendium.links import anchor, component_href, finding_href
-from compendium.loading import Study
+from compendium.analysis import trace
+from compendium.contract.loading import Study
+from compendium.presentation.links import anchor, component_href, finding_href
 
 
 def with_tables(study: Study, **tables: pd.DataFrame) -> Study:

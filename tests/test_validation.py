@@ -6,8 +6,8 @@ import pytest
 from conftest import edit_csv
 
 from compendium.cli import main
-from compendium.loading import load_study
-from compendium.validation import InvalidPackage, validate_package
+from compendium.contract.loading import load_study
+from compendium.contract.validation import InvalidPackage, validate_package
 
 
 def messages(data_dir) -> list[str]:

@@ -16,8 +16,8 @@ import nbformat
 import pytest
 
 from compendium import paths
-from compendium.execution import Book
-from compendium.verification import (
+from compendium.build.execution import Book
+from compendium.build.verification import (
     PLOTLY_MIME,
     figure_data_diffs,
     notebook_chapters,
@@ -133,7 +133,7 @@ def test_stabilising_a_reference_twice_changes_nothing():
 
     import nbformat
 
-    from compendium.verification import stabilise
+    from compendium.build.verification import stabilise
 
     notebook = nbformat.v4.new_notebook(
         cells=[

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paths
-from .loading import load_study
-from .refiqda import codebook_problems, codebook_xml
-from .reporting import reproduction_display, reproduction_summary
-from .reproduction import mismatches, reproduction_table
-from .synthesis import SpecificationError, synthesize
-from .validation import InvalidPackage, validate_package
+from compendium import paths
+from compendium.analysis.reproduction import mismatches, reproduction_table
+from compendium.contract.loading import load_study
+from compendium.contract.refiqda import codebook_problems, codebook_xml
+from compendium.contract.synthesis import SpecificationError, synthesize
+from compendium.contract.validation import InvalidPackage, validate_package
+from compendium.presentation.reporting import reproduction_display, reproduction_summary
 
 
 def _data_dir(args: argparse.Namespace) -> Path:

@@ -15,7 +15,8 @@ BOOK_DIR = ROOT / "book"
 BUILD_DIR = ROOT / "_build"
 HTML_DIR = BUILD_DIR / "html"
 DEFAULT_DATA_DIR = ROOT / "data"
-RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
+PACKAGE_DIR = Path(__file__).resolve().parent
+RESOURCES_DIR = PACKAGE_DIR / "resources"
 STUDY_SPEC = RESOURCES_DIR / "milton2017.yaml"
 
 

@@ -15,13 +15,13 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import pytest
 
-from .conftest import is_local, redirect_target
+from compendium.conftest import is_local, redirect_target
 
 pytestmark = pytest.mark.browser
 
 # Console messages that may appear although they are errors, by exact text. Empty:
 # the stock theme's known noise is fixed at the source instead. "Identifier
-# 'THEBE_JS_URL' has already been declared" is gone because compendium.sphinx_ext drops
+# 'THEBE_JS_URL' has already been declared" is gone because compendium.build.sphinx_ext drops
 # sphinx-thebe's assets when Thebe is off; "Got invalid theme mode" because _config.yml
 # sets html_context.default_mode; the /favicon.ico 404 because html.favicon is set.
 ALLOWED_CONSOLE_MESSAGES: list[str] = []

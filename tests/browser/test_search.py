@@ -8,10 +8,9 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import pytest
 
-from compendium.links import STAGE_PAGES
-from compendium.loading import load_study
-
-from .conftest import chromium
+from compendium.conftest import chromium
+from compendium.contract.loading import load_study
+from compendium.presentation.links import STAGE_PAGES
 
 pytestmark = pytest.mark.browser
 

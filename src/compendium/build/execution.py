@@ -6,11 +6,11 @@ each chapter on all of its inputs instead:
 
 - its code cells (the same hash jupyter-cache uses);
 - the data files its kernel read (recorded by the kernel itself, see
-  :func:`compendium.provenance.kernel_inputs`);
+  :func:`compendium.presentation.provenance.kernel_inputs`);
 - the ``compendium`` modules its kernel loaded;
 - the interpreter, the installed packages and the data directory.
 
-``python -m compendium.execution`` (run by ``make book`` before ``jupyter-book build``) reads
+``python -m compendium.build.execution`` (run by ``make book`` before ``jupyter-book build``) reads
 the table of contents, finds the chapters whose key changed, drops their records from the
 jupyter-cache, executes them on two kernels at a time and stores the executed notebooks in the
 cache. Jupyter Book then finds every chapter in its cache and only renders. A rebuild with no
@@ -34,19 +34,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
+from compendium import paths
 
 STATE_VERSION = 1
 #: The code run in a chapter's kernel after its last cell, to learn what the chapter read.
 PROBE = (
     "import json as _json, sys as _sys\n"
     "if any(m == 'compendium' or m.startswith('compendium.') for m in _sys.modules):\n"
-    "    from compendium.provenance import kernel_inputs as _inputs\n"
+    "    from compendium.presentation.provenance import kernel_inputs as _inputs\n"
     "    print(_json.dumps(_inputs()))\n"
     "else:\n"
     "    print(_json.dumps({'data': {}, 'modules': []}))\n"
 )
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = paths.PACKAGE_DIR
 
 
 class ExecutionFailed(RuntimeError):
@@ -111,7 +111,9 @@ class Book:
 
 def sha256_file(path: Path) -> str:
     """Return the SHA-256 of a file's bytes, or ``"missing"`` when there is no such file."""
-    from .loading import file_sha256  # loaded on every run anyway, by _check_package
+    from compendium.contract.loading import (
+        file_sha256,  # loaded on every run anyway, by _check_package
+    )
 
     try:
         return file_sha256(path)
@@ -141,7 +143,7 @@ def input_hashes(inputs: dict) -> dict[str, str]:
     Parameters
     ----------
     inputs
-        As returned by :func:`compendium.provenance.kernel_inputs`: ``data`` maps package
+        As returned by :func:`compendium.presentation.provenance.kernel_inputs`: ``data`` maps package
         directories to file names, ``modules`` lists package source files.
 
     Returns
@@ -452,7 +454,7 @@ def prepare(book: Book, workers: int = 2, log=print) -> Report:
 
     Raises
     ------
-    compendium.validation.InvalidPackage
+    compendium.contract.validation.InvalidPackage
         When the data package changed and is not valid; nothing is executed.
     """
     started = time.perf_counter()
@@ -548,7 +550,7 @@ def prepare(book: Book, workers: int = 2, log=print) -> Report:
 
 def _check_package(state: dict) -> None:
     """Validate the data package when it changed since the last run (raises InvalidPackage)."""
-    from .loading import ensure_valid, package_fingerprint
+    from compendium.contract.loading import ensure_valid, package_fingerprint
 
     data_dir = paths.data_dir()
     fingerprint = package_fingerprint(data_dir)
@@ -575,7 +577,7 @@ def _write_last_run(book: Book, report: Report) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Prepare the book's execution cache; return 0, or 1 when a chapter or the data failed."""
     parser = argparse.ArgumentParser(
-        prog="python -m compendium.execution",
+        prog="python -m compendium.build.execution",
         description="Execute the chapters whose code, data or package code changed, "
         "into Jupyter Book's cache.",
     )
@@ -598,9 +600,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = prepare(book, workers=args.workers)
     except ValueError as exc:
-        # InvalidPackage can only come from compendium.validation once it was imported;
+        # InvalidPackage can only come from compendium.contract.validation once it was imported;
         # importing it up front would cost every no-change rebuild a second.
-        validation = sys.modules.get("compendium.validation")
+        validation = sys.modules.get("compendium.contract.validation")
         if validation is None or not isinstance(exc, validation.InvalidPackage):
             raise
         print(f"execution: nothing executed: {exc}", file=sys.stderr)

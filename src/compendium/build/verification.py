@@ -12,7 +12,7 @@ addresses, plotly's random ``<div>`` ids and the git commit in provenance lines;
 are not skipped: their HTML, which is unreadable as a diff, is set aside, and each figure's data
 and layout are compared as canonical JSON instead, again with a ``-/+`` diff.
 
-After an intended change, ``make accept`` (``python -m compendium.verification accept``)
+After an intended change, ``make accept`` (``python -m compendium.build.verification accept``)
 re-executes every chapter and writes its outputs as the new references, to be reviewed and
 committed like code.
 """
@@ -28,8 +28,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
-from .execution import Book, execute_notebooks, read_notebook
+from compendium import paths
+from compendium.build.execution import Book, execute_notebooks, read_notebook
 
 REFERENCE_DIR = paths.ROOT / "tests" / "reference"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -352,7 +352,7 @@ def accept(book: Book, reference_dir: Path = REFERENCE_DIR, workers: int = 2, lo
 
 def main(argv: list[str] | None = None) -> int:
     """``accept``: write new references; ``verify``: print each chapter's verdict."""
-    parser = argparse.ArgumentParser(prog="python -m compendium.verification")
+    parser = argparse.ArgumentParser(prog="python -m compendium.build.verification")
     parser.add_argument("command", choices=["accept", "verify"])
     parser.add_argument("--toc", default="_toc.yml", help="table of contents (default _toc.yml)")
     args = parser.parse_args(argv)

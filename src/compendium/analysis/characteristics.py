@@ -4,7 +4,7 @@ Each stage's table counts the people who took part (interviewed or in a focus gr
 stakeholder role, in every category of each characteristic, with percentages of the
 role's total and a "Missing" row where a value was not recorded. Labels and category
 order come from the data package's Table Schema, not from this module. Counts pass through
-:mod:`compendium.disclosure` before they are shown.
+:mod:`compendium.analysis.disclosure` before they are shown.
 
 Every characteristic in the package is synthetic: the paper's Additional file 1 was not
 recovered.
@@ -16,9 +16,9 @@ import html
 
 import pandas as pd
 
-from .disclosure import small_cell_threshold, suppress_small_counts
-from .loading import Study, canonical_descriptor
-from .summaries import style_table
+from compendium.analysis.disclosure import small_cell_threshold, suppress_small_counts
+from compendium.contract.loading import Study, canonical_descriptor
+from compendium.presentation.summaries import style_table
 
 CHARACTERISTICS = (
     "age_band",
@@ -62,7 +62,7 @@ def stage_sample(study: Study, stage: int) -> pd.DataFrame:
 
     Parameters
     ----------
-    study : compendium.loading.Study
+    study : compendium.contract.loading.Study
         The loaded package.
     stage : int
         Stage number.
@@ -92,7 +92,7 @@ def characteristics_table(
     by : str
         Column that splits the columns of the table (default: stakeholder role).
     threshold : int, optional
-        Small-cell threshold; by default :func:`compendium.disclosure.small_cell_threshold`.
+        Small-cell threshold; by default :func:`compendium.analysis.disclosure.small_cell_threshold`.
 
     Returns
     -------
@@ -177,7 +177,7 @@ def participant_flow(study: Study, activity_id: str) -> pd.DataFrame:
 
     Parameters
     ----------
-    study : compendium.loading.Study
+    study : compendium.contract.loading.Study
         The loaded package.
     activity_id : str
         The trial's interview activity (its participants carry ``arm`` and ``status``).

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paths
+from compendium import paths
 
 ENV_VAR = "COMPENDIUM_SMALL_CELL"
 PYPROJECT = paths.ROOT / "pyproject.toml"

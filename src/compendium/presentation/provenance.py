@@ -5,7 +5,7 @@ table and figure with ``chapter.show(obj)``. Under each one a short line names t
 the data files read to make it (with the first 8 hex digits of their SHA-256), the package
 version and the git commit.
 
-The same record serves the data-aware execution cache (:mod:`compendium.execution`): after a
+The same record serves the data-aware execution cache (:mod:`compendium.build.execution`): after a
 chapter has run, the executor asks its kernel for :func:`kernel_inputs`, the data files any
 study in that kernel was read from and the ``compendium`` modules it loaded, and re-executes
 the chapter only when one of those, or its code, changes.
@@ -20,8 +20,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, paths
-from .loading import READ_IN_PROCESS, Study, load_study
+from compendium import __version__, paths
+from compendium.contract.loading import READ_IN_PROCESS, Study, load_study
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +52,7 @@ def git_commit(root: Path = paths.ROOT) -> str:
 
 def loaded_modules() -> list[str]:
     """Return the source file, relative to the package, of every loaded ``compendium`` module."""
-    package_dir = Path(__file__).resolve().parent
+    package_dir = paths.PACKAGE_DIR
     found = set()
     for name, module in list(sys.modules.items()):
         source = getattr(module, "__file__", None)
@@ -157,7 +157,7 @@ def data_files_table(study: Study) -> pd.DataFrame:
     """
     import pandas as pd
 
-    from .loading import read_descriptor
+    from compendium.contract.loading import read_descriptor
 
     descriptor = read_descriptor(study.data_dir)
     rows = [

@@ -4,7 +4,7 @@ Each table is first a plain :class:`pandas.DataFrame` (what tests check and what
 download holds), then a styled table for the book (:func:`styled_table`) shown together
 with an offline CSV download link (:func:`table_with_download`).
 
-Counts in Table 2 come from the analysis code (:func:`compendium.themes.code_counts`), never
+Counts in Table 2 come from the analysis code (:func:`compendium.analysis.themes.code_counts`), never
 from the published-figures table; that table is only consulted to mark which counts the
 paper printed (unmarked) and which are synthetic (marked with :data:`SYNTHETIC_MARK`).
 """
@@ -16,13 +16,13 @@ import html
 
 import pandas as pd
 
-from .characteristics import attendance, attendance_patterns
-from .disclosure import small_cell_threshold, suppress_small_counts
-from .expressions import Call
-from .links import anchor, decision_href
-from .loading import Study
-from .summaries import published_calls, quote_attribution, style_table
-from .themes import code_counts
+from compendium.analysis.characteristics import attendance, attendance_patterns
+from compendium.analysis.disclosure import small_cell_threshold, suppress_small_counts
+from compendium.analysis.expressions import Call
+from compendium.analysis.themes import code_counts
+from compendium.contract.loading import Study
+from compendium.presentation.links import anchor, decision_href
+from compendium.presentation.summaries import published_calls, quote_attribution, style_table
 
 SYNTHETIC_MARK = "\u2020"  # dagger: this count is synthetic, the paper's was not recovered
 NONE_MARK = "\u2013"  # en dash, as the paper prints an empty cell
@@ -54,7 +54,7 @@ def cell_html(value: object) -> str:
 def published_figure_id(published: dict[Call, str], measure: str, *args: str) -> str | None:
     """Return the figure id that publishes ``measure(*args)``, or ``None`` if it is synthetic.
 
-    ``published`` is :func:`compendium.summaries.published_calls` of the package.
+    ``published`` is :func:`compendium.presentation.summaries.published_calls` of the package.
     """
     return published.get(Call(measure, tuple(args), ()))
 
@@ -187,7 +187,7 @@ def quote_text(quote: pd.Series, full_source: bool = True) -> str:
 
     The attribution is the speaker's label (when the paper gives one) and where the quote is
     printed; with ``full_source`` it also names the article and licence
-    (:func:`compendium.summaries.quote_attribution`), which a table can leave to its caption.
+    (:func:`compendium.presentation.summaries.quote_attribution`), which a table can leave to its caption.
     ``[…]`` marks a quote whose recovered text stops short of the paper's.
     """
     cut = " [\u2026]" if quote["truncated"] else ""
@@ -438,7 +438,7 @@ def pilot_attendance(study: Study) -> pd.DataFrame:
     """Return how many interviewed trial participants gave each attendance pattern.
 
     Counts and percentages (of those interviewed, rounded half up) pass through
-    :func:`compendium.disclosure.suppress_small_counts` at the configured threshold.
+    :func:`compendium.analysis.disclosure.suppress_small_counts` at the configured threshold.
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """Sphinx extension that serves plotly.js from the built site instead of a CDN.
 
-Figures are rendered by :mod:`compendium.figures` as HTML fragments that expect a
+Figures are rendered by :mod:`compendium.presentation.figures` as HTML fragments that expect a
 global ``Plotly`` object. This extension adds one ``<script src="_static/plotly.min.js">``
 to every page and, when the build finishes, copies the copy of plotly.js bundled with
 the installed ``plotly`` package into ``<outdir>/_static/``. The book therefore needs no
@@ -28,6 +28,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sphinx.util import logging
+
+from compendium import paths
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ def copy_plotly_js(app: Any, exception: Exception | None) -> None:
     static = Path(app.outdir) / "_static"
     static.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(plotly_js_path(), static / PLOTLY_JS)
-    shutil.copyfile(Path(__file__).resolve().parent / "resources" / STYLESHEET, static / STYLESHEET)
+    shutil.copyfile(paths.RESOURCES_DIR / STYLESHEET, static / STYLESHEET)
 
 
 def _is_external(filename: object) -> bool:
@@ -99,7 +101,7 @@ def refuse_external_assets(
             if _is_external(filename):
                 logger.warning(
                     "page %r would load %s from another host: %s (vendor it instead; "
-                    "see compendium.sphinx_ext)",
+                    "see compendium.build.sphinx_ext)",
                     pagename,
                     "a script" if key == "script_files" else "a stylesheet",
                     filename,

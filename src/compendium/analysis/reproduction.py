@@ -1,6 +1,6 @@
 """Regenerate every published figure from the data and compare it with the paper.
 
-Each row of ``published_figures`` carries an expression (see :mod:`compendium.expressions`).
+Each row of ``published_figures`` carries an expression (see :mod:`compendium.analysis.expressions`).
 Evaluating it runs the same analysis functions the chapters use; the published value is
 only read afterwards, to compare.
 """
@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from .expressions import Call, parse_expression
-from .loading import Study
-from .themes import code_counts
+from compendium.analysis.expressions import Call, parse_expression
+from compendium.analysis.themes import code_counts
+from compendium.contract.loading import Study
 
 
 class _Measures:
@@ -97,7 +97,7 @@ def evaluate(call: Call, measures: _Measures) -> float:
 
 
 def measure(study: Study, expression: str) -> float:
-    """Return the value of a measure expression (see :mod:`compendium.expressions`) on ``study``.
+    """Return the value of a measure expression (see :mod:`compendium.analysis.expressions`) on ``study``.
 
     Chapters compute the numbers they print this way, so a number in the prose is computed
     exactly as its reproduction check computes it.

@@ -3,7 +3,7 @@
 Plotly figures inside a Jupyter kernel normally emit only the
 ``application/vnd.plotly.v1+json`` MIME type, which the book builder cannot
 display. :func:`use_offline_renderer` adds an HTML fragment next to it that
-relies on the page's own ``plotly.min.js`` (served by :mod:`compendium.sphinx_ext`),
+relies on the page's own ``plotly.min.js`` (served by :mod:`compendium.build.sphinx_ext`),
 so figures render with no CDN and no copy of plotly.js per page.
 """
 
@@ -23,9 +23,9 @@ import plotly.io as pio
 import seaborn as sns
 from plotly.io.base_renderers import MimetypeRenderer
 
-from .disclosure import mask_small_counts, small_cell_threshold
-from .loading import Study
-from .summaries import activity_label, shown_counts, theme_summary
+from compendium.analysis.disclosure import mask_small_counts, small_cell_threshold
+from compendium.contract.loading import Study
+from compendium.presentation.summaries import activity_label, shown_counts, theme_summary
 
 RENDERER_NAME = "compendium"
 DEFAULT_RENDERER = f"plotly_mimetype+{RENDERER_NAME}"
@@ -142,10 +142,10 @@ def theme_counts_figure(study: Study, activity_id: str):
 
     Parameters
     ----------
-    study : compendium.loading.Study
+    study : compendium.contract.loading.Study
         The loaded package.
     activity_id : str
-        The analysis; its main themes (from :func:`compendium.summaries.theme_summary`)
+        The analysis; its main themes (from :func:`compendium.presentation.summaries.theme_summary`)
         are drawn, and its label titles the figure.
 
     Returns
@@ -192,7 +192,7 @@ def sessions_figure(attendance: pd.DataFrame, sessions: int, title: str):
     Parameters
     ----------
     attendance : pandas.DataFrame
-        Output of :func:`compendium.characteristics.attendance`; unknown counts are left out.
+        Output of :func:`compendium.analysis.characteristics.attendance`; unknown counts are left out.
     sessions : int
         Sessions in the programme: the x axis runs from 0 to this.
     title : str
@@ -221,7 +221,7 @@ def codebook_sunburst(study: Study, activity_id: str) -> go.Figure:
 
     Parameters
     ----------
-    study : compendium.loading.Study
+    study : compendium.contract.loading.Study
         The loaded package.
     activity_id : str
         The analysis; its label titles the figure.
@@ -276,7 +276,7 @@ def theme_heatmap(table: pd.DataFrame, title: str, x_label: str, value_label: st
     ----------
     table : pandas.DataFrame
         Rows are themes, columns groups, values counts (e.g.
-        :func:`compendium.summaries.theme_sources_by`).
+        :func:`compendium.presentation.summaries.theme_sources_by`).
     title, x_label, value_label : str
         Figure title, x-axis title and the name of the counted quantity.
     """
@@ -299,7 +299,7 @@ def flow_sankey(flow: pd.DataFrame, title: str) -> go.Figure:
     Parameters
     ----------
     flow : pandas.DataFrame
-        Output of :func:`compendium.characteristics.participant_flow`.
+        Output of :func:`compendium.analysis.characteristics.participant_flow`.
     title : str
         Figure title.
     """
@@ -341,7 +341,7 @@ def stage_decision_figure(stages: pd.DataFrame, title: str):
     Parameters
     ----------
     stages : pandas.DataFrame
-        Output of :func:`compendium.summaries.stage_decisions`.
+        Output of :func:`compendium.presentation.summaries.stage_decisions`.
     title : str
         Figure title.
 
@@ -422,7 +422,7 @@ def concept_programmes_figure(counts: pd.DataFrame, title: str):
     Parameters
     ----------
     counts : pandas.DataFrame
-        Output of :func:`compendium.summaries.concept_programme_counts`.
+        Output of :func:`compendium.presentation.summaries.concept_programme_counts`.
     title : str
         Figure title.
     """

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, paths
+from compendium import __version__, paths
 
 if TYPE_CHECKING:  # pandas is imported when a table is read: fingerprints need only hashlib
     import pandas as pd
@@ -35,7 +35,7 @@ VALIDATED_DIR = paths.BUILD_DIR / ".compendium" / "validated"
 #: How many fingerprints to keep; older ones are pruned when a new one is written.
 VALIDATED_KEEP = 64
 #: The modules whose code decides validity: a change to any of them revalidates.
-VALIDATING_MODULES = ("validation.py", "expressions.py", "loading.py")
+VALIDATING_MODULES = ("contract/validation.py", "analysis/expressions.py", "contract/loading.py")
 CANONICAL_SCHEMA = paths.RESOURCES_DIR / "datapackage.json"
 
 
@@ -62,7 +62,7 @@ def package_fingerprint(data_dir: Path, digests: dict[str, str] | None = None) -
 
     It covers the name and bytes of every file in ``data_dir``, the canonical schema, the
     package version and the source of the validating modules, so it changes whenever the
-    verdict of :func:`compendium.validation.validate_package` could.
+    verdict of :func:`compendium.contract.validation.validate_package` could.
 
     Parameters
     ----------
@@ -77,7 +77,7 @@ def package_fingerprint(data_dir: Path, digests: dict[str, str] | None = None) -
         A hex digest.
     """
     digest = hashlib.sha256(f"compendium {__version__}\n".encode())
-    package_dir = Path(__file__).resolve().parent
+    package_dir = paths.PACKAGE_DIR
     inputs = [("schema", file_sha256(CANONICAL_SCHEMA))]
     inputs += [(f"code/{name}", file_sha256(package_dir / name)) for name in VALIDATING_MODULES]
     data = file_digests(data_dir) if digests is None else digests
@@ -127,13 +127,16 @@ def ensure_valid(data_dir: Path, fingerprint: str | None = None) -> str:
 
     Raises
     ------
-    compendium.validation.InvalidPackage
+    compendium.contract.validation.InvalidPackage
         When any problem is found; its message lists each as ``file:row: column: problem``.
     """
     fingerprint = fingerprint or package_fingerprint(data_dir)
     if is_known_valid(fingerprint):
         return fingerprint
-    from .validation import InvalidPackage, validate_package  # imports Frictionless
+    from compendium.contract.validation import (  # imports Frictionless
+        InvalidPackage,
+        validate_package,
+    )
 
     problems = validate_package(data_dir)
     if problems:
@@ -170,7 +173,7 @@ def read_tables(data_dir: Path, descriptor: dict) -> dict[str, pd.DataFrame]:
 
 
 #: Every (package directory, resource) read from any Study in this process: what a chapter
-#: depended on, for the data-aware execution cache (:func:`compendium.provenance.kernel_inputs`).
+#: depended on, for the data-aware execution cache (:func:`compendium.presentation.provenance.kernel_inputs`).
 READ_IN_PROCESS: set[tuple[str, str]] = set()
 
 
@@ -179,7 +182,7 @@ class Study:
     """A validated data package: each resource is an attribute holding a DataFrame.
 
     The study remembers which resources were read, so that a chapter can say under each
-    table or figure which data files it came from (see :mod:`compendium.provenance`).
+    table or figure which data files it came from (see :mod:`compendium.presentation.provenance`).
     """
 
     data_dir: Path
@@ -215,7 +218,7 @@ def load_study(data_dir: Path | None = None) -> Study:
 
     Raises
     ------
-    compendium.validation.InvalidPackage
+    compendium.contract.validation.InvalidPackage
         When any problem is found; its message lists each as ``file:row: column: problem``.
     """
     data_dir = Path(data_dir) if data_dir is not None else paths.data_dir()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .expressions import ExpressionError, parse_expression
-from .loading import canonical_descriptor, read_tables
+from compendium.analysis.expressions import ExpressionError, parse_expression
+from compendium.contract.loading import canonical_descriptor, read_tables
 
 INTERVIEWED = ("interviewed", "interviewed_not_analysed")
 EVIDENCE_TABLES = {

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 import pandas as pd
 import xmlschema
 
-from . import __version__, paths
+from compendium import __version__, paths
 
 NAMESPACE = "urn:QDA-XML:codebook:1.0"
 SCHEMA_PATH = paths.RESOURCES_DIR / "refi-qda" / "Codebook.xsd"

@@ -4,7 +4,7 @@ Everything here is computed from the ``findings``, ``trace``, ``decisions``,
 ``finding_evidence`` and ``components`` tables, so another study's package yields its own
 trace. The completeness checks take plain DataFrames (not a loaded study) so that a test
 can hand them a broken trace that the package validator would refuse to load. The rules
-themselves live in :mod:`compendium.validation`, which refuses a package that breaks them;
+themselves live in :mod:`compendium.contract.validation`, which refuses a package that breaks them;
 here they are run again to be shown.
 """
 
@@ -20,19 +20,23 @@ import seaborn as sns
 from matplotlib.patches import PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 
-from .links import anchor, component_href, finding_href
-from .loading import Study
-from .reporting import (
+from compendium.analysis.reproduction import reproduction_table
+from compendium.analysis.themes import code_counts
+from compendium.contract.loading import Study
+from compendium.contract.validation import (
+    findings_without_evidence,
+    unaccounted_findings,
+    unsupported_decisions,
+)
+from compendium.presentation.links import anchor, component_href, finding_href
+from compendium.presentation.reporting import (
     SYNTHETIC_MARK,
     concept_review_text,
     mark_count,
     published_figure_id,
     quote_text,
 )
-from .reproduction import reproduction_table
-from .summaries import published_calls
-from .themes import code_counts
-from .validation import findings_without_evidence, unaccounted_findings, unsupported_decisions
+from compendium.presentation.summaries import published_calls
 
 NOT_ACTED_ON = "Not acted on"
 LAYERS = ("stage", "finding", "decision", "component")

@@ -1,7 +1,7 @@
 """Per-stage summaries: theme tables (Additional files 2-7), breakdowns, findings and Figure 1 data.
 
 A theme summary lists every code of an analysis in codebook order with its NVivo counts
-(:func:`compendium.themes.code_counts`), says whether each count is one the paper
+(:func:`compendium.analysis.themes.code_counts`), says whether each count is one the paper
 published, and gives one illustrative excerpt: the paper's own quotation where the
 ``quotes`` table holds one for that code, attributed by label and location, otherwise one
 of the package's synthetic excerpts, labelled as synthetic.
@@ -18,12 +18,12 @@ import re
 import numpy as np
 import pandas as pd
 
-from . import reproduction
-from .disclosure import is_small, small_cell_threshold
-from .expressions import Call, code_count_target, parse_expression
-from .links import anchor, decision_href
-from .loading import Study
-from .themes import ancestor_pairs, code_counts
+from compendium.analysis import reproduction
+from compendium.analysis.disclosure import is_small, small_cell_threshold
+from compendium.analysis.expressions import Call, code_count_target, parse_expression
+from compendium.analysis.themes import ancestor_pairs, code_counts
+from compendium.contract.loading import Study
+from compendium.presentation.links import anchor, decision_href
 
 PUBLISHED = "published"
 SYNTHETIC = "synthetic"
@@ -151,7 +151,7 @@ def theme_summary(study: Study, activity_id: str, max_depth: int | None = None) 
 
     Parameters
     ----------
-    study : compendium.loading.Study
+    study : compendium.contract.loading.Study
         The loaded package.
     activity_id : str
         The analysis, e.g. ``"A2-INT"``.
@@ -237,7 +237,7 @@ def code_breakdown(
 
     Parameters
     ----------
-    study : compendium.loading.Study
+    study : compendium.contract.loading.Study
         The loaded package.
     parent_id : str
         The code to break down, e.g. ``"A2-1.1"``.
@@ -278,7 +278,7 @@ def theme_sources_by(
 
     Parameters
     ----------
-    study : compendium.loading.Study
+    study : compendium.contract.loading.Study
         The loaded package.
     activity_id : str
         A focus-group analysis, e.g. ``"A3-FG"``.
@@ -429,7 +429,7 @@ def stage_findings(study: Study, stage: int) -> pd.DataFrame:
 def findings_html(study: Study, stage: int) -> str:
     """Return a stage's key findings as an HTML list with anchors and links to decisions.
 
-    Each item has the id :func:`compendium.links.anchor` ``("finding", id)``, says whether
+    Each item has the id :func:`compendium.presentation.links.anchor` ``("finding", id)``, says whether
     the wording is the paper's (``source``) or this project's paraphrase, and links every
     decision it informed to the trace page; a finding not acted on gives its reason.
     """

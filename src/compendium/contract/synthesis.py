@@ -21,11 +21,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from . import paths
-from .expressions import code_count_target, parse_expression
-from .loading import canonical_descriptor
-from .themes import code_counts
-from .validation import InvalidPackage, validate_package
+from compendium import paths
+from compendium.analysis.expressions import code_count_target, parse_expression
+from compendium.analysis.themes import code_counts
+from compendium.contract.loading import canonical_descriptor
+from compendium.contract.validation import InvalidPackage, validate_package
 
 QUOTE_SOURCE = (
     "Milton et al. (2017), BMC Research Notes 10:588, doi:10.1186/s13104-017-2900-6, CC BY 4.0"
@@ -774,7 +774,7 @@ def scaled_tables(
     """
     import numpy as np
 
-    from .loading import PANDAS_DTYPES, read_table
+    from compendium.contract.loading import PANDAS_DTYPES, read_table
 
     rng = np.random.default_rng(seed)
     if n_participants is None:
