@@ -3,23 +3,17 @@
 A count of one or two people in a demographic category can identify someone. Tables of
 participant characteristics therefore pass through :func:`suppress_small_counts`, which
 replaces every count from 1 up to (not including) the threshold, and its percentage, by
-``"<threshold"``. The threshold is read from ``[tool.compendium] small_cell_threshold`` in
-``pyproject.toml`` and can be overridden with the ``COMPENDIUM_SMALL_CELL`` environment
-variable. The synthetic package uses 0, which suppresses nothing, but the same code runs.
+``"<threshold"``. The threshold is the study descriptor's ``disclosure: small_cell_threshold`` (``study.yaml``)
+and can be overridden with the ``COMPENDIUM_SMALL_CELL`` environment variable. The synthetic package uses 0, which suppresses nothing, but the same code runs.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
-from pathlib import Path
 
 import pandas as pd
 
-from compendium import paths
-
 ENV_VAR = "COMPENDIUM_SMALL_CELL"
-PYPROJECT = paths.ROOT / "pyproject.toml"
 
 
 def _as_threshold(value: object, where: str) -> int:
@@ -32,32 +26,28 @@ def _as_threshold(value: object, where: str) -> int:
     return number
 
 
-def small_cell_threshold(pyproject: Path = PYPROJECT) -> int:
+def small_cell_threshold(descriptor=None) -> int:
     """Return the small-cell threshold in force.
 
     Parameters
     ----------
-    pyproject : pathlib.Path
-        The ``pyproject.toml`` holding ``[tool.compendium] small_cell_threshold``.
+    descriptor : compendium.contract.descriptor.Descriptor, optional
+        The study descriptor, whose ``disclosure: small_cell_threshold`` sets the threshold.
 
     Returns
     -------
     int
-        ``$COMPENDIUM_SMALL_CELL`` if set, else the configured value, else 0.
+        ``$COMPENDIUM_SMALL_CELL`` if set, else the descriptor's value, else 0.
 
     Raises
     ------
     ValueError
-        When the value is not a non-negative whole number; the message names its origin.
+        When the environment variable is not a non-negative whole number.
     """
     override = os.environ.get(ENV_VAR)
     if override not in (None, ""):
         return _as_threshold(override, f"environment variable {ENV_VAR}")
-    if not Path(pyproject).exists():
-        return 0
-    config = tomllib.loads(Path(pyproject).read_text(encoding="utf-8"))
-    value = config.get("tool", {}).get("compendium", {}).get("small_cell_threshold", 0)
-    return _as_threshold(value, f"{pyproject}: [tool.compendium] small_cell_threshold")
+    return 0 if descriptor is None else int(descriptor.small_cell_threshold)
 
 
 def is_small(count: object, threshold: int) -> bool:
