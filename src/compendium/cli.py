@@ -1,4 +1,4 @@
-"""Command line: ``python -m compendium {synth,validate,reproduce,codebook}``.
+"""Command line: ``python -m compendium {synth,validate,reproduce,codebook,import-codebook}``.
 
 Each command exits 0 on success and 1 on a data problem, printing one line per problem;
 ``reproduce`` also exits 1 when any regenerated figure differs from the paper's.
@@ -14,7 +14,14 @@ import pandas as pd
 
 from . import paths
 from .loading import load_study
-from .refiqda import codebook_problems, codebook_xml
+from .refiqda import (
+    IMPORTED_NAME_STATUS,
+    NAME_STATUSES,
+    CodebookError,
+    codebook_problems,
+    codebook_xml,
+    import_codebook,
+)
 from .reporting import reproduction_display, reproduction_summary
 from .reproduction import mismatches, reproduction_table
 from .synthesis import SpecificationError, synthesize
@@ -85,6 +92,26 @@ def _codebook(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_codebook(args: argparse.Namespace) -> int:
+    data_dir = _data_dir(args)
+    try:
+        rows = import_codebook(
+            Path(args.codebook),
+            args.activity,
+            data_dir,
+            prefix=args.prefix,
+            name_status=args.name_status,
+        )
+    except CodebookError as exc:
+        print(f"compendium: import-codebook: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"import-codebook: wrote {len(rows)} codes of {args.activity} "
+        f"from {args.codebook} to {data_dir / 'codes.csv'}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for the ``compendium`` command."""
     parser = argparse.ArgumentParser(prog="compendium", description=__doc__.splitlines()[0])
@@ -106,6 +133,29 @@ def build_parser() -> argparse.ArgumentParser:
     codebook.add_argument("--out", help="output file (default: <activity>.qdc)")
     codebook.add_argument("--data-dir", help="package directory (default: data/)")
     codebook.set_defaults(run=_codebook)
+    importer = sub.add_parser(
+        "import-codebook",
+        help="replace one analysis's codes with a REFI-QDA codebook (.qdc)",
+        description="Read a REFI-QDA codebook into one analysis's rows of codes.csv. Codes get "
+        "ids by position (<prefix>-1, <prefix>-1.1, ...); nothing is written unless the "
+        "codebook is schema-valid and the package stays valid.",
+    )
+    importer.add_argument("codebook", help="the .qdc file to read")
+    importer.add_argument("--activity", required=True, help="analysis to replace, e.g. A2-INT")
+    importer.add_argument(
+        "--data", "--data-dir", dest="data_dir", help="package directory (default: data/)"
+    )
+    importer.add_argument(
+        "--prefix",
+        help="code id prefix (default: the one the analysis's codes use now, e.g. A2)",
+    )
+    importer.add_argument(
+        "--name-status",
+        choices=NAME_STATUSES,
+        default=IMPORTED_NAME_STATUS,
+        help=f"name_status of codes whose name is new (default: {IMPORTED_NAME_STATUS})",
+    )
+    importer.set_defaults(run=_import_codebook)
     return parser
 
 
