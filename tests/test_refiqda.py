@@ -2,6 +2,7 @@
 
 import io
 import xml.etree.ElementTree as ET
+import zipfile
 
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from compendium.cli import main
 from compendium.refiqda import (
     CODE_COLUMNS,
     NAMESPACE,
+    PROJECT_NAMESPACE,
     CodebookError,
     code_guid,
     code_id_prefix,
@@ -19,7 +21,13 @@ from compendium.refiqda import (
     codebook_xml,
     codes_csv_with,
     codes_from_codebook,
+    entity_guid,
+    project_problems,
+    project_qde,
+    segment_spans,
+    source_texts,
 )
+from compendium.validation import display_path
 
 ANALYSES = ["A2-INT", "A3-FG", "A4-INT", "A4-FG", "A5-INT", "A5-FG"]
 
@@ -321,8 +329,219 @@ def test_cli_refuses_to_import_into_an_invalid_package(package_copy, tmp_path, c
     assert _run_import(out, package_copy) == 1
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        f"compendium: import-codebook: {out}: expected a valid package after import; the package "
-        f"is invalid already: {package_copy}/participants.csv:12: '99+' is not one of "
+        f"compendium: import-codebook: {display_path(package_copy / 'participants.csv')}:12: "
+        "expected a valid data package: column 'age_band': '99+' is not one of "
         "18-24, 25-34, 35-44, 45-54, 55-64, 65+"
     ]
     assert (package_copy / "codes.csv").read_bytes() == before
+
+
+def test_cli_refuses_codes_that_would_break_the_package(
+    package_copy, tmp_path, capsys, monkeypatch
+):
+    """The staged validation is the last gate: here a faulty writer duplicates a row."""
+    from compendium import refiqda
+
+    real = refiqda.codes_csv_with
+    monkeypatch.setattr(
+        refiqda,
+        "codes_csv_with",
+        lambda text, a, rows: real(text, a, rows) + text.splitlines(True)[1],
+    )
+    out = tmp_path / "a2.qdc"
+    out.write_bytes(codebook_xml(_read_codes(package_copy), "A2-INT"))
+    before = (package_copy / "codes.csv").read_bytes()
+    assert _run_import(out, package_copy) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(
+        f"compendium: import-codebook: {out}: expected codes that keep the package valid; "
+        "with them, codes.csv:159: column 'code_id': duplicate key (code_id='A2-1')"
+    )
+    assert (package_copy / "codes.csv").read_bytes() == before
+
+
+# --------------------------------------------------------------------------- project export
+
+PROJECT = {"q": PROJECT_NAMESPACE}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The committed package exported once with the CLI: (archive path, its members)."""
+    out = tmp_path_factory.mktemp("qdpx") / "project.qdpx"
+    assert main(["export-project", str(out)]) == 0
+    with zipfile.ZipFile(out) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    return out, members
+
+
+def test_project_is_valid_against_the_project_schema(exported):
+    _, members = exported
+    assert project_problems(members["project.qde"]) == []
+
+
+def test_every_selection_slices_its_segment_excerpt_out_of_its_source(exported, study):
+    _, members = exported
+    root = ET.fromstring(members["project.qde"])
+    excerpt = study.segments.set_index("segment_id")["excerpt"]
+    sources = root.findall("q:Sources/q:TextSource", PROJECT)
+    assert len(sources) == 81  # 40 + 9 + 18 interviewees, 12 + 1 + 1 focus groups
+    checked = 0
+    for source in sources:
+        path = source.get("plainTextPath")
+        assert path == f"internal://{source.get('guid')}.txt"
+        text = members["sources/" + path.removeprefix("internal://")].decode("utf-8")
+        for selection in source.findall("q:PlainTextSelection", PROJECT):
+            start, end = int(selection.get("startPosition")), int(selection.get("endPosition"))
+            assert text[start:end] == excerpt[selection.get("name")]
+            checked += 1
+    assert checked == len(study.segments) == 963
+
+
+def test_codings_users_and_codebook_match_the_package(exported, study):
+    _, members = exported
+    root = ET.fromstring(members["project.qde"])
+    users = {u.get("guid"): u.get("id") for u in root.findall("q:Users/q:User", PROJECT)}
+    assert sorted(users.values()) == sorted(study.coders["coder_id"])
+    top = root.findall("q:CodeBook/q:Codes/q:Code", PROJECT)
+    assert [c.get("name").split(":")[0] for c in top] == ANALYSES
+    assert {c.get("isCodable") for c in top} == {"false"}
+    code_of = {code_guid(c): c for c in study.codes["code_id"]}
+    in_codebook = {c.get("guid") for c in root.iterfind("q:CodeBook//q:Code", PROJECT)}
+    assert set(code_of) <= in_codebook and len(in_codebook) == len(code_of) + len(ANALYSES)
+    coder = study.segments.set_index("segment_id")["coder_id"]
+    exported_codings = []
+    for selection in root.iterfind(".//q:PlainTextSelection", PROJECT):
+        segment = selection.get("name")
+        assert users[selection.get("creatingUser")] == coder[segment]
+        for coding in selection.findall("q:Coding", PROJECT):
+            assert users[coding.get("creatingUser")] == coder[segment]
+            target = coding.find("q:CodeRef", PROJECT).get("targetGUID")
+            exported_codings.append((segment, code_of[target]))
+    assert sorted(exported_codings) == sorted(study.codings.itertuples(index=False, name=None))
+
+
+def test_project_export_is_byte_identical_across_runs(exported, tmp_path):
+    out, members = exported
+    again = tmp_path / "again.qdpx"
+    assert main(["export-project", str(again), "--data", str(paths.DEFAULT_DATA_DIR)]) == 0
+    assert again.read_bytes() == out.read_bytes()
+    with zipfile.ZipFile(out) as archive:
+        infos = archive.infolist()
+    names = [i.filename for i in infos]
+    assert names == sorted(names) and names[0] == "project.qde" and len(names) == 82
+    assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def test_guids_are_fixed_derivations_of_package_ids():
+    # uuid5 of the id in the package's namespace: the same on every machine, for ever.
+    assert code_guid("A2-1") == "00abd78e-ae7b-524a-9354-65ae48e89eff"
+    assert entity_guid("user", "R1") == "e9ad4011-a924-55ff-956b-4636f18a0c0c"
+    # Kinds have separate namespaces: an id shared by two kinds gets two GUIDs.
+    assert len({code_guid("R1"), entity_guid("user", "R1"), entity_guid("source", "R1")}) == 3
+
+
+def test_second_codings_are_codings_by_the_second_coder(study):
+    segments = study.segments.iloc[:3]
+    double = pd.DataFrame(
+        {
+            "segment_id": segments["segment_id"].tolist(),
+            "coder_id": ["R2", "R2", "R3"],
+            "code_id": ["A2-1.1.1", "A2-2.1", "A2-2.4"],
+        }
+    )
+    qde, files = project_qde(
+        codes=study.codes,
+        activities=study.activities,
+        segments=segments,
+        codings=study.codings,
+        coders=study.coders,
+        participants=study.participants,
+        focus_groups=study.focus_groups,
+        double_codings=double,
+    )
+    assert project_problems(qde) == []
+    assert len(files) == 1  # the three segments are all SU1's
+    root = ET.fromstring(qde)
+    first = root.find(".//q:PlainTextSelection[@name='SEG00001']", PROJECT)
+    codings = [
+        (c.get("creatingUser"), c.find("q:CodeRef", PROJECT).get("targetGUID"))
+        for c in first.findall("q:Coding", PROJECT)
+    ]
+    assert codings == [
+        (entity_guid("user", "R1"), code_guid("A2-1.1.2")),
+        (entity_guid("user", "R2"), code_guid("A2-1.1.1")),
+    ]
+
+
+def test_segment_spans_with_non_ascii_and_markup_characters():
+    segments = pd.DataFrame(
+        {
+            "segment_id": ["s1", "s2", "s3", "s4"],
+            "participant_id": ["p1", "p1", "p2", "p1"],
+            "group_id": [None, None, None, None],
+            "excerpt": [
+                "Caf\u00e9 & <tea>",
+                'She said "no"',
+                "\u65e5\u672c",
+                "Last \U0001f600 one",
+            ],
+        }
+    )
+    spans = segment_spans(segments).set_index("segment_id")
+    texts = source_texts(segments)
+    assert texts["p1"] == 'Caf\u00e9 & <tea>\n\nShe said "no"\n\nLast \U0001f600 one'
+    # s1 has 12 characters (0..12); s2 (13) starts after it and a blank line: 12 + 2 = 14;
+    # s4 (10, the emoji counting as one code point) starts at 27 + 2 = 29.
+    assert spans.loc["s1", ["start", "end"]].tolist() == [0, 12]
+    assert spans.loc["s2", ["start", "end"]].tolist() == [14, 27]
+    assert spans.loc["s4", ["start", "end"]].tolist() == [29, 39]
+    assert spans.loc["s3", ["source_id", "start", "end"]].tolist() == ["p2", 0, 2]
+    for segment in segments.itertuples():
+        span = spans.loc[segment.segment_id]
+        assert texts[span.source_id][span.start : span.end] == segment.excerpt
+
+
+def test_cli_export_refuses_an_invalid_package_and_keeps_the_old_archive(
+    package_copy, tmp_path, capsys
+):
+    out = tmp_path / "p.qdpx"
+    out.write_bytes(b"previous export")
+    edit_csv(package_copy / "segments.csv", 5, "coder_id", "R9")
+    assert main(["export-project", str(out), "--data", str(package_copy)]) == 1
+    assert capsys.readouterr().err == (
+        f"compendium: export-project: {display_path(package_copy / 'segments.csv')}:5: "
+        "expected a valid data package: column 'coder_id': 'R9' does not match any coder_id in "
+        "coders.csv\n"
+    )
+    assert out.read_bytes() == b"previous export"
+
+
+def test_export_validates_the_project_before_writing(monkeypatch, tmp_path):
+    from compendium import refiqda
+
+    real = refiqda.project_qde
+
+    def broken(**tables):
+        qde, files = real(**tables)
+        return qde.replace(b'isCodable="false"', b'isCodable="no"', 1), files
+
+    monkeypatch.setattr(refiqda, "project_qde", broken)
+    out = tmp_path / "p.qdpx"
+    with pytest.raises(refiqda.ExchangeError, match="expected a project valid against Project.xsd"):
+        refiqda.export_project(paths.DEFAULT_DATA_DIR, out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_export_refuses_double_codings_that_do_not_fit(package_copy, tmp_path, capsys):
+    (package_copy / "double_codings.csv").write_text(
+        "segment_id,coder_id,code_id\nSEG00001,R2,A2-1.1.1\nSEG00002,R2,A2-99\n", encoding="utf-8"
+    )
+    out = tmp_path / "p.qdpx"
+    assert main(["export-project", str(out), "--data", str(package_copy)]) == 1
+    assert capsys.readouterr().err == (
+        f"compendium: export-project: {package_copy / 'double_codings.csv'}:3: "
+        "column 'code_id': expected a code_id of the package, not 'A2-99'\n"
+    )
+    assert not out.exists()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m compendium {synth,validate,reproduce,codebook,import-codebook}``.
+"""Command line: ``python -m compendium {synth,validate,reproduce,codebook,import-codebook,export-project}``.
 
 Each command exits 0 on success and 1 on a data problem, printing one line per problem;
 ``reproduce`` also exits 1 when any regenerated figure differs from the paper's.
@@ -17,9 +17,10 @@ from .loading import load_study
 from .refiqda import (
     IMPORTED_NAME_STATUS,
     NAME_STATUSES,
-    CodebookError,
+    ExchangeError,
     codebook_problems,
     codebook_xml,
+    export_project,
     import_codebook,
 )
 from .reporting import reproduction_display, reproduction_summary
@@ -102,12 +103,27 @@ def _import_codebook(args: argparse.Namespace) -> int:
             prefix=args.prefix,
             name_status=args.name_status,
         )
-    except CodebookError as exc:
+    except ExchangeError as exc:
         print(f"compendium: import-codebook: {exc}", file=sys.stderr)
         return 1
     print(
         f"import-codebook: wrote {len(rows)} codes of {args.activity} "
         f"from {args.codebook} to {data_dir / 'codes.csv'}"
+    )
+    return 0
+
+
+def _export_project(args: argparse.Namespace) -> int:
+    data_dir = _data_dir(args)
+    try:
+        counts = export_project(data_dir, Path(args.out))
+    except ExchangeError as exc:
+        print(f"compendium: export-project: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"export-project: wrote {args.out} (REFI-QDA project, schema-valid, {counts['bytes']} "
+        f"bytes): {counts['sources']} sources, {counts['selections']} coded selections, "
+        f"{counts['codings']} codings, {counts['codes']} codes, {counts['users']} coders"
     )
     return 0
 
@@ -156,6 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"name_status of codes whose name is new (default: {IMPORTED_NAME_STATUS})",
     )
     importer.set_defaults(run=_import_codebook)
+    exporter = sub.add_parser(
+        "export-project",
+        help="export the whole coded project as a REFI-QDA project (.qdpx)",
+        description="Write codes, coders, sources (the synthetic excerpts) and every coded "
+        "segment as a REFI-QDA project archive, checked against Project.xsd first.",
+    )
+    exporter.add_argument("out", help="the .qdpx file to write")
+    exporter.add_argument(
+        "--data", "--data-dir", dest="data_dir", help="package directory (default: data/)"
+    )
+    exporter.set_defaults(run=_export_project)
     return parser
 
 

@@ -18,11 +18,20 @@ GUID; and GUIDs written by another tool are not kept (the code gets the package'
 the next export). An import therefore refuses to move, drop or replace any code that another
 table of the package refers to (codings, quotes, concepts, evidence): such a code must come
 back at its id with the GUID this package gave it.
+
+The coded project
+-----------------
+:func:`export_project` writes the package as a REFI-QDA project (``.qdpx``: a zip holding
+``project.qde`` and a ``sources/`` folder): the codebooks under one top-level code per
+analysis, the coders as users, one text source per interviewee or focus group (its coded
+excerpts, joined) and one coded selection per segment. The same package always gives the
+same bytes.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import io
 import json
@@ -33,6 +42,7 @@ import stat
 import tempfile
 import uuid
 import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from xml.parsers import expat
@@ -41,9 +51,16 @@ import pandas as pd
 import xmlschema
 
 from . import __version__, paths
+from .themes import segment_sources
 
 NAMESPACE = "urn:QDA-XML:codebook:1.0"
 SCHEMA_PATH = paths.RESOURCES_DIR / "refi-qda" / "Codebook.xsd"
+PROJECT_NAMESPACE = "urn:QDA-XML:project:1.0"
+PROJECT_SCHEMA_PATH = paths.RESOURCES_DIR / "refi-qda" / "Project.xsd"
+#: What joins a source's excerpts into its text: a blank line, as between paragraphs.
+EXCERPT_SEPARATOR = "\n\n"
+#: The optional table of second codings: a second coder's codes for double-coded segments.
+DOUBLE_CODINGS_COLUMNS = ["segment_id", "coder_id", "code_id"]
 # Stable GUIDs: the same code id always gets the same GUID, so re-exports diff cleanly.
 GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://doi.org/10.1186/s13104-017-2900-6")
 CODE_COLUMNS = [
@@ -69,22 +86,36 @@ TYPE_MEANINGS = {
 }
 
 
-class CodebookError(ValueError):
-    """A codebook that cannot be imported, with where in which file and what was expected.
+class ExchangeError(ValueError):
+    """A file that cannot be read or written, with where in it and what was expected.
 
-    ``str(error)`` is one line: ``file:line:column: message``, or ``file: message`` when
-    there is no position. Lines and columns count from 1.
+    ``str(error)`` is one line: ``file:line:column: message``, ``file:line: message`` or
+    ``file: message``, as far as the position is known. Lines and columns count from 1.
     """
 
     def __init__(self, path: str, message: str, line: int | None = None, column: int | None = None):
         self.path, self.message, self.line, self.column = path, message, line, column
-        where = path if line is None else f"{path}:{line}:{column}"
+        where = ":".join(str(part) for part in (path, line, column) if part is not None)
         super().__init__(f"{where}: {message}")
+
+
+class CodebookError(ExchangeError):
+    """A codebook that cannot be imported."""
 
 
 def code_guid(code_id: str) -> str:
     """Return the stable GUID of a code."""
     return str(uuid.uuid5(GUID_NAMESPACE, code_id))
+
+
+def entity_guid(kind: str, key: str) -> str:
+    """Return the stable GUID of a project entity other than a code.
+
+    Each kind (``"user"``, ``"analysis"``, ``"source"``, ``"selection"``, ``"coding"``) has
+    its own UUID 5 namespace below the package's, so no key of one kind can give the GUID
+    of another kind, or of a code.
+    """
+    return str(uuid.uuid5(uuid.uuid5(GUID_NAMESPACE, kind), key))
 
 
 def _append_codes(holder: ET.Element, own: pd.DataFrame, namespace: str) -> None:
@@ -479,34 +510,73 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
 
 
-def code_references(data_dir: Path) -> dict[str, str]:
-    """Return every code id another table of the package refers to, with that table's file.
+def valid_study(data_dir: Path):
+    """Return the package at ``data_dir`` loaded through its validation.
 
-    The references are the foreign keys to ``codes`` that ``datapackage.json`` declares
-    (codings, quotes, concept_codes), and rows of an evidence table (``evidence_type``,
-    ``evidence_id``) whose type is ``code``.
+    Raises
+    ------
+    ExchangeError
+        Naming the first problem's file and line, when the package is invalid.
     """
-    descriptor = json.loads((data_dir / "datapackage.json").read_text(encoding="utf-8"))
+    from .loading import load_study
+    from .validation import InvalidPackage
+
+    try:
+        return load_study(Path(data_dir))
+    except InvalidPackage as exc:
+        first, others = exc.problems[0], len(exc.problems) - 1
+        more = f" (and {others} more: see `python -m compendium validate`)" if others else ""
+        column = f"column '{first.column}': " if first.column else ""
+        raise ExchangeError(
+            first.path, f"expected a valid data package: {column}{first.message}{more}", first.row
+        ) from None
+
+
+def code_references(tables: Mapping[str, pd.DataFrame], descriptor: dict) -> dict[str, str]:
+    """Return every code id another table of a package refers to, with that table's file.
+
+    Parameters
+    ----------
+    tables
+        The package's tables by resource name.
+    descriptor
+        Its ``datapackage.json``.
+
+    Returns
+    -------
+    dict
+        Code id to the file of the first table that refers to it. The references are the
+        foreign keys to ``codes`` the descriptor declares (codings, quotes, concept_codes),
+        and rows of an evidence table (columns ``evidence_type`` and ``evidence_id``) whose
+        type is ``code``.
+    """
     referenced: dict[str, str] = {}
     for resource in descriptor["resources"]:
-        if resource["name"] == "codes":
+        table = tables.get(resource["name"])
+        if resource["name"] == "codes" or table is None:
             continue
-        columns = [
-            fk["fields"]
+        values = [
+            table[fk["fields"]]
             for fk in resource["schema"].get("foreignKeys", [])
             if fk["reference"]["resource"] == "codes"
         ]
-        names = {f["name"] for f in resource["schema"]["fields"]}
-        if not columns and not {"evidence_type", "evidence_id"} <= names:
-            continue
-        table = _read_csv(data_dir / resource["path"])
-        values = [table[c] for c in columns]
-        if {"evidence_type", "evidence_id"} <= names:
+        if {"evidence_type", "evidence_id"} <= set(table.columns):
             values.append(table.loc[table["evidence_type"] == "code", "evidence_id"])
         for column in values:
             for code_id in column.dropna():
                 referenced.setdefault(code_id, resource["path"])
     return referenced
+
+
+def _package_problems_with(data_dir: Path, codes_text: str) -> list:
+    """Return the validation problems of the package with ``codes_text`` as its codes.csv."""
+    from .validation import validate_package
+
+    with tempfile.TemporaryDirectory(prefix=".import-codebook-") as staging:
+        staged = Path(staging) / "data"
+        shutil.copytree(data_dir, staged)
+        (staged / "codes.csv").write_text(codes_text, encoding="utf-8", newline="")
+        return validate_package(staged)
 
 
 def import_codebook(
@@ -519,10 +589,10 @@ def import_codebook(
 ) -> pd.DataFrame:
     """Read a REFI-QDA codebook into one analysis's rows of ``codes.csv``, atomically.
 
-    Nothing is written unless the codebook is well-formed and schema-valid, the analysis is
-    an interview or focus-group activity of the package, no code another table uses is moved
-    or dropped (see :func:`codes_from_codebook`), and the package with the new rows still
-    passes :func:`compendium.validation.validate_package`.
+    Nothing is written unless the package is valid, the codebook is well-formed and
+    schema-valid, the analysis is an interview or focus-group activity of the package, no
+    code another table uses is moved or dropped (see :func:`codes_from_codebook`), and the
+    package with the new rows still passes :func:`compendium.validation.validate_package`.
 
     Parameters
     ----------
@@ -542,12 +612,11 @@ def import_codebook(
 
     Raises
     ------
-    CodebookError
+    ExchangeError
         One line naming the file (and line and column, where there are some) and what was
-        expected.
+        expected: a :class:`CodebookError` for the codebook, an :class:`ExchangeError`
+        naming a package file for the package.
     """
-    from .validation import validate_package
-
     shown, data_dir = str(codebook), Path(data_dir)
     try:
         xml = Path(codebook).read_bytes()
@@ -555,52 +624,345 @@ def import_codebook(
         raise CodebookError(
             shown, f"expected a readable REFI-QDA codebook: {exc.strerror}"
         ) from None
-    codes_path, activities_path = data_dir / "codes.csv", data_dir / "activities.csv"
-    for needed in (codes_path, activities_path, data_dir / "datapackage.json"):
-        if not needed.is_file():
-            raise CodebookError(
-                str(needed), "expected this file of the data package; it is missing"
-            )
-    activities = _read_csv(activities_path)
+    study = valid_study(data_dir)
+    activities = study.activities
     analysed = activities.loc[
         activities["method"].isin(["interview", "focus_group"]), "activity_id"
     ].tolist()
     if activity_id not in analysed:
-        raise CodebookError(
-            str(activities_path),
+        raise ExchangeError(
+            str(data_dir / "activities.csv"),
             f"expected an interview or focus-group activity ({', '.join(analysed)}), "
             f"not {activity_id!r}",
         )
-    text = codes_path.read_bytes().decode("utf-8")
+    descriptor = json.loads((data_dir / "datapackage.json").read_text(encoding="utf-8"))
     rows = codes_from_codebook(
         xml,
         activity_id,
-        _read_csv(codes_path).astype({"position": "int64"}),
+        study.codes,
         path=shown,
         prefix=prefix,
-        referenced=code_references(data_dir),
+        referenced=code_references(study.tables, descriptor),
         name_status=name_status,
     )
-    new_text = codes_csv_with(text, activity_id, rows)
-    # Stage the whole package with the new codes and validate it, so that nothing in the
-    # data directory changes unless the result is a valid package.
-    with tempfile.TemporaryDirectory(prefix=".import-codebook-") as staging:
-        staged = Path(staging) / "data"
-        shutil.copytree(data_dir, staged)
-        (staged / "codes.csv").write_text(new_text, encoding="utf-8", newline="")
-        after = validate_package(staged)
-        if after:
-            before = {
-                (p.path.rsplit("/", 1)[-1], p.row, p.message) for p in validate_package(data_dir)
-            }
-            new = [p for p in after if (p.path.rsplit("/", 1)[-1], p.row, p.message) not in before]
-            first = (new or after)[0]
-            where = f"{data_dir / first.path.rsplit('/', 1)[-1]}:{first.row}"
-            message = (
-                "the package would become invalid" if new else "the package is invalid already"
-            )
-            raise CodebookError(
-                shown, f"expected a valid package after import; {message}: {where}: {first.message}"
-            )
-    write_atomically(codes_path, new_text.encode("utf-8"))
+    codes_path = data_dir / "codes.csv"
+    new_text = codes_csv_with(codes_path.read_bytes().decode("utf-8"), activity_id, rows)
+    # Validate the whole package with the new codes in a staging copy, so that the data
+    # directory changes only if the result is a valid package.
+    problems = _package_problems_with(data_dir, new_text)
+    if problems:
+        # The staging copy's path means nothing to the reader: name the file only.
+        first = dataclasses.replace(problems[0], path=Path(problems[0].path).name)
+        raise CodebookError(
+            shown, f"expected codes that keep the package valid; with them, {first}"
+        )
+    try:
+        write_atomically(codes_path, new_text.encode("utf-8"))
+    except OSError as exc:
+        raise ExchangeError(str(codes_path), f"expected a writable file: {exc.strerror}") from None
     return rows
+
+
+# --------------------------------------------------------------------------- project export
+
+
+def segment_spans(segments: pd.DataFrame) -> pd.DataFrame:
+    """Return where each segment's excerpt sits in the text of its source.
+
+    A source (an interviewee, or a focus group: :func:`compendium.themes.segment_sources`)
+    has as its text its segments' excerpts in table order, joined by
+    :data:`EXCERPT_SEPARATOR`; :func:`source_texts` builds it.
+
+    Parameters
+    ----------
+    segments
+        The package's ``segments`` table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per segment, in table order: ``segment_id``, ``source_id``, and ``start`` and
+        ``end``, the excerpt's first character and the one after its last (counted in
+        Unicode code points from 0, so ``text[start:end]`` is the excerpt).
+
+    Notes
+    -----
+    A tool that counts UTF-16 code units instead would place a selection differently after
+    a character outside the Basic Multilingual Plane (an emoji, say); the synthetic
+    excerpts have none.
+    """
+    source = segment_sources(segments).to_numpy()
+    length = segments["excerpt"].str.len().astype("int64").to_numpy()
+    step = pd.Series(length + len(EXCERPT_SEPARATOR))
+    # Each excerpt starts after the excerpts and separators before it in the same source.
+    start = step.groupby(source).cumsum().to_numpy() - step.to_numpy()
+    return pd.DataFrame(
+        {
+            "segment_id": segments["segment_id"].to_numpy(),
+            "source_id": source,
+            "start": start,
+            "end": start + length,
+        }
+    )
+
+
+def source_texts(segments: pd.DataFrame) -> dict[str, str]:
+    """Return each source's plain text: its excerpts in table order, blank-line separated."""
+    grouped = segments["excerpt"].groupby(segment_sources(segments).to_numpy(), sort=False)
+    return {source: EXCERPT_SEPARATOR.join(excerpts) for source, excerpts in grouped}
+
+
+def _source_name(source_id: str, participants: pd.DataFrame, focus_groups: pd.DataFrame) -> str:
+    """Return a source's display name: its label and analysis, e.g. ``SU1 (A2-INT)``."""
+    for table, key in ((focus_groups, "group_id"), (participants, "participant_id")):
+        match = table[table[key] == source_id]
+        if not match.empty:
+            return f"{match.iloc[0]['label']} ({match.iloc[0]['activity_id']})"
+    raise ValueError(f"source {source_id!r} is neither a participant nor a focus group")
+
+
+def project_qde(
+    *,
+    codes: pd.DataFrame,
+    activities: pd.DataFrame,
+    segments: pd.DataFrame,
+    codings: pd.DataFrame,
+    coders: pd.DataFrame,
+    participants: pd.DataFrame,
+    focus_groups: pd.DataFrame,
+    double_codings: pd.DataFrame | None = None,
+    name: str = "compendium",
+    description: str | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """Return the coded project as a REFI-QDA ``project.qde`` and the source texts it names.
+
+    The project holds:
+
+    - ``Users``: one per coder (``id`` is the coder id, ``name`` the id and role);
+    - ``CodeBook``: one top-level, non-codable code per analysis (named by its id and label),
+      with that analysis's codes nested beneath it, GUIDs as in the ``.qdc`` export;
+    - ``Sources``: one ``TextSource`` per source (an interviewee, or a focus group), whose
+      plain text (:func:`source_texts`) lives in the archive as ``sources/<guid>.txt``;
+      in it, one ``PlainTextSelection`` per segment at its span (:func:`segment_spans`),
+      created by the segment's coder, holding one ``Coding`` per code the segment was coded
+      at (``creatingUser`` the segment's coder), then one per second coding, if any
+      (``creatingUser`` the second coder).
+
+    Every GUID is derived from package ids (:func:`code_guid`, :func:`entity_guid`), and no
+    time stamp is written, so the same package always gives the same bytes.
+
+    Parameters
+    ----------
+    codes, activities, segments, codings, coders, participants, focus_groups
+        The package's tables of those names.
+    double_codings
+        Optional second codings: columns ``segment_id``, ``coder_id`` (the second coder) and
+        ``code_id``.
+    name, description
+        The project's name and description.
+
+    Returns
+    -------
+    tuple
+        The ``project.qde`` bytes (UTF-8), and the source texts by archive path.
+    """
+    ET.register_namespace("", PROJECT_NAMESPACE)
+
+    def q(tag: str) -> str:
+        return f"{{{PROJECT_NAMESPACE}}}{tag}"
+
+    root = ET.Element(q("Project"), name=name, origin=f"compendium {__version__}")
+    users = ET.SubElement(root, q("Users"))
+    for coder in coders.itertuples():
+        ET.SubElement(
+            users,
+            q("User"),
+            guid=entity_guid("user", coder.coder_id),
+            name=f"{coder.coder_id}, {coder.role}",
+            id=coder.coder_id,
+        )
+    holder = ET.SubElement(ET.SubElement(root, q("CodeBook")), q("Codes"))
+    coded = activities[activities["activity_id"].isin(codes["activity_id"])]
+    for activity in coded.itertuples():
+        analysis = ET.SubElement(
+            holder,
+            q("Code"),
+            guid=entity_guid("analysis", activity.activity_id),
+            name=f"{activity.activity_id}: {activity.label}",
+            isCodable="false",
+        )
+        ET.SubElement(analysis, q("Description")).text = (
+            f"The codes of analysis {activity.activity_id} (stage {activity.stage}, "
+            f"{activity.method.replace('_', ' ')}s); not itself a code."
+        )
+        own = codes[codes["activity_id"] == activity.activity_id]
+        _append_codes(analysis, own, PROJECT_NAMESPACE)
+
+    user = {c: entity_guid("user", c) for c in coders["coder_id"]}
+    first = codings.groupby("segment_id", sort=False)["code_id"].agg(list).to_dict()
+    second: dict[str, list[tuple[str, str]]] = {}
+    if double_codings is not None:
+        for row in double_codings.itertuples():
+            second.setdefault(row.segment_id, []).append((row.coder_id, row.code_id))
+    texts = source_texts(segments)
+    spans = segment_spans(segments).assign(coder_id=segments["coder_id"].to_numpy())
+    sources = ET.SubElement(root, q("Sources"))
+    files: dict[str, str] = {}
+    for source_id, rows in spans.groupby("source_id", sort=False):
+        guid = entity_guid("source", source_id)
+        label = _source_name(source_id, participants, focus_groups)
+        files[f"sources/{guid}.txt"] = texts[source_id]
+        source = ET.SubElement(
+            sources, q("TextSource"), guid=guid, name=label, plainTextPath=f"internal://{guid}.txt"
+        )
+        for span in rows.itertuples():
+            selection = ET.SubElement(
+                source,
+                q("PlainTextSelection"),
+                guid=entity_guid("selection", span.segment_id),
+                name=span.segment_id,
+                startPosition=str(span.start),
+                endPosition=str(span.end),
+                creatingUser=user[span.coder_id],
+            )
+            pairs = [
+                (span.coder_id, c, f"{span.segment_id} {c}") for c in first.get(span.segment_id, [])
+            ]
+            pairs += [
+                (coder, c, f"{span.segment_id} {c} {coder}")
+                for coder, c in second.get(span.segment_id, [])
+            ]
+            for coder, code_id, key in pairs:
+                coding = ET.SubElement(
+                    selection,
+                    q("Coding"),
+                    guid=entity_guid("coding", key),
+                    creatingUser=user[coder],
+                )
+                ET.SubElement(coding, q("CodeRef"), targetGUID=code_guid(code_id))
+    if description:
+        ET.SubElement(root, q("Description")).text = description
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n", files
+
+
+def project_problems(qde: bytes) -> list[str]:
+    """Return the schema violations of a REFI-QDA ``project.qde``; empty when it is valid."""
+    schema = _schema(PROJECT_SCHEMA_PATH)
+    return [str(error.reason or error) for error in schema.iter_errors(qde.decode("utf-8"))]
+
+
+def qdpx_bytes(qde: bytes, files: Mapping[str, str]) -> bytes:
+    """Return a ``.qdpx`` archive: ``project.qde`` and the source texts, reproducibly.
+
+    Entries are sorted, dated 1980-01-01 (the earliest a zip can hold), marked as made on
+    Unix with mode 0644, and deflated at level 9, so the same input gives the same bytes
+    (given the same zlib). Source texts are UTF-8 without a byte-order mark.
+    """
+    buffer = io.BytesIO()
+    entries = {"project.qde": qde, **{k: v.encode("utf-8") for k, v in files.items()}}
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for entry in sorted(entries):
+            info = zipfile.ZipInfo(entry, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, wherever it is built, so the bytes do not vary
+            info.external_attr = (stat.S_IFREG | 0o644) << 16
+            archive.writestr(info, entries[entry], compresslevel=9)
+    return buffer.getvalue()
+
+
+def double_codings_table(
+    path: Path, segments: pd.DataFrame, codes: pd.DataFrame, coders: pd.DataFrame
+) -> pd.DataFrame | None:
+    """Return the optional ``double_codings.csv`` of a package, checked; None when absent.
+
+    Raises
+    ------
+    ExchangeError
+        When a column is missing, or a row names a segment, coder or code the package does
+        not have (its line in the file is given).
+    """
+    if not path.is_file():
+        return None
+    try:
+        table = _read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ExchangeError(str(path), f"expected UTF-8 CSV: {exc}") from None
+    missing = [c for c in DOUBLE_CODINGS_COLUMNS if c not in table.columns]
+    if missing:
+        raise ExchangeError(str(path), f"expected columns {', '.join(DOUBLE_CODINGS_COLUMNS)}", 1)
+    known = {
+        "segment_id": set(segments["segment_id"]),
+        "coder_id": set(coders["coder_id"]),
+        "code_id": set(codes["code_id"]),
+    }
+    for index, row in enumerate(table[DOUBLE_CODINGS_COLUMNS].itertuples(index=False), start=2):
+        for column, value in zip(DOUBLE_CODINGS_COLUMNS, row, strict=True):
+            if value not in known[column]:
+                raise ExchangeError(
+                    str(path),
+                    f"column '{column}': expected a {column} of the package, not {value!r}",
+                    index,
+                )
+    return table
+
+
+def export_project(data_dir: Path, out: Path) -> dict[str, int]:
+    """Write the package's coded project to ``out`` as a schema-valid ``.qdpx``, atomically.
+
+    Parameters
+    ----------
+    data_dir
+        The package directory; it is validated first (:func:`compendium.loading.load_study`).
+        An optional ``double_codings.csv`` in it adds the second coders' codings.
+    out
+        The archive to write; replaced only once the whole archive is ready.
+
+    Returns
+    -------
+    dict
+        Counts of what was written: ``sources``, ``selections``, ``codings``, ``codes``,
+        ``users`` and ``bytes``.
+
+    Raises
+    ------
+    ExchangeError
+        When the package is invalid, ``double_codings.csv`` does not fit it, or the project
+        would break the schema; nothing is written then.
+    """
+    data_dir = Path(data_dir)
+    study = valid_study(data_dir)
+    double = double_codings_table(
+        data_dir / "double_codings.csv", study.segments, study.codes, study.coders
+    )
+    descriptor = json.loads((data_dir / "datapackage.json").read_text(encoding="utf-8"))
+    qde, files = project_qde(
+        codes=study.codes,
+        activities=study.activities,
+        segments=study.segments,
+        codings=study.codings,
+        coders=study.coders,
+        participants=study.participants,
+        focus_groups=study.focus_groups,
+        double_codings=double,
+        name=descriptor.get("title") or descriptor.get("name") or "compendium",
+        description=descriptor.get("description"),
+    )
+    problems = project_problems(qde)
+    if problems:
+        raise ExchangeError(
+            str(out), f"expected a project valid against Project.xsd: {problems[0]}"
+        )
+    archive = qdpx_bytes(qde, files)
+    try:
+        write_atomically(Path(out), archive)
+    except OSError as exc:
+        raise ExchangeError(str(out), f"expected a writable file: {exc.strerror}") from None
+    return {
+        "sources": len(files),
+        "selections": len(study.segments),
+        "codings": len(study.codings) + (0 if double is None else len(double)),
+        "codes": len(study.codes),
+        "users": len(study.coders),
+        "bytes": len(archive),
+    }
