@@ -204,9 +204,13 @@ def build_tiny_book(root: Path, pages: dict[str, str]) -> subprocess.CompletedPr
     config_text = (paths.ROOT / "_config.yml").read_text(encoding="utf-8")
     (root / "_config.yml").write_text(config_text, encoding="utf-8")
     config = yaml.safe_load(config_text)
-    # Files the configuration refers to (favicon, template overrides) come along.
+    # Files the configuration refers to (favicon, template overrides, bibliography, study
+    # glossary) come along.
+    sphinx_config = config.get("sphinx", {}).get("config", {})
     referenced = [config.get("html", {}).get("favicon")]
-    referenced += config.get("sphinx", {}).get("config", {}).get("templates_path", [])
+    referenced += sphinx_config.get("templates_path", [])
+    referenced += config.get("bibtex_bibfiles", [])
+    referenced.append(sphinx_config.get("compendium_study_glossary"))
     for relative in filter(None, referenced):
         source, target = paths.ROOT / relative, root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
