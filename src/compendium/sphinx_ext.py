@@ -43,6 +43,8 @@ from urllib.parse import urlsplit
 
 from docutils import nodes
 from docutils.statemachine import StringList
+from docutils.writers.html5_polyglot import HTMLTranslator
+from myst_nb.sphinx_ import HideCodeCellNode, depart_HideCellInput, visit_HideCellInput
 from pybtex.plugin import register_plugin
 from pybtex.style.formatting.plain import Style as PlainStyle
 from pybtex.style.labels import BaseLabelStyle
@@ -289,36 +291,113 @@ class FoldCodeInputs(SphinxPostTransform):
             cell.setdefault("prompt_hide", config.code_prompt_hide)
 
 
+def visit_fold(translator: Any, node: Any) -> None:
+    """Open a folded cell as MyST-NB does, but let the summary's text be its name.
+
+    MyST-NB gives every fold's ``<summary>`` the same ``aria-label`` ("Toggle hidden
+    content"), which hides its visible text ("Show code cell source") from screen readers
+    and fails axe's label-content-name-mismatch rule. Without the label, the visible prompt
+    is the accessible name.
+    """
+    start = len(translator.body)
+    visit_HideCellInput(translator, node)
+    translator.body[start:] = [
+        part.replace('<summary aria-label="Toggle hidden content">', "<summary>")
+        for part in translator.body[start:]
+    ]
+
+
+def visit_citation(translator: Any, node: Any) -> None:
+    """Open a bibliography entry as docutils does, as a list item of the citation list.
+
+    docutils marks each entry ``role="doc-biblioentry"`` inside a ``role="list"``; that
+    DPUB-ARIA role is deprecated and no longer counts as a list item, so axe reports the
+    list as missing its items (aria-required-children). ``listitem`` is what it means.
+    """
+    start = len(translator.body)
+    HTMLTranslator.visit_citation(translator, node)
+    translator.body[start:] = [
+        part.replace('role="doc-biblioentry"', 'role="listitem"')
+        for part in translator.body[start:]
+    ]
+
+
+def executed_notebook(app: Any, pagename: str) -> Any:
+    """Return the executed notebook behind a page, outputs included, or None.
+
+    In ``cache`` mode MyST-NB renders a page from the notebook jupyter-cache holds, but the
+    copy it writes to its output folder (``_build/jupyter_execute``) has no outputs, so the
+    chapter is read again, as MyST-NB reads it, and merged with its cache record. In the
+    other modes MyST-NB executes the notebook in place and its written copy is complete.
+
+    Parameters
+    ----------
+    app : sphinx.application.Sphinx
+        The running Sphinx application.
+    pagename : str
+        The page's document name, e.g. ``book/intro``.
+
+    Returns
+    -------
+    nbformat.NotebookNode or None
+        The notebook, or None when there is none to offer (a warning says why).
+    """
+    import nbformat
+
+    from .execution import read_notebook
+
+    config = app.env.mystnb_config
+    notebook = None
+    if config.execution_mode == "cache":
+        from jupyter_cache import get_cache
+
+        source = read_notebook(Path(app.env.doc2path(pagename)))
+        try:
+            _, notebook = get_cache(config.execution_cache_path).merge_match_into_notebook(source)
+        except KeyError:
+            reason = f"no record for it in {config.execution_cache_path}"
+        if notebook is not None:
+            notebook.metadata.pop("source_map", None)
+    else:
+        written = Path(config.output_folder, *f"{pagename}.ipynb".split("/"))
+        if written.is_file():
+            notebook = nbformat.read(written, as_version=4)
+        reason = f"{written} is missing"
+    if notebook is None:
+        logger.warning(
+            "page %r: no executed notebook to offer for download: %s",
+            pagename,
+            reason,
+            type="compendium",
+            subtype="notebook_download",
+        )
+    return notebook
+
+
 def offer_executed_notebook(
     app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
 ) -> None:
     """Offer a page's executed notebook (``.ipynb``) in its download menu, beside the source.
 
     sphinx-book-theme lists ``context["ipynb_source"]`` in the download menu, but sets it
-    (and copies the notebook to ``_sources``) only when a launch button is configured; an
-    offline book has none. This copies the notebook MyST-NB wrote to its output folder
-    (``_build/jupyter_execute``) into ``_sources`` and sets the key. It must run before the
-    theme's ``add_header_buttons`` (priority 501). The arguments are those of Sphinx's
-    ``html-page-context`` event (see :func:`refuse_external_assets`); ``context`` gains
-    ``ipynb_source``.
+    (and copies a notebook to ``_sources``) only when a launch button is configured; an
+    offline book has none. This writes the executed notebook (:func:`executed_notebook`)
+    to ``_sources`` and sets the key. It must run before the theme's ``add_header_buttons``
+    (priority 501). The arguments are those of Sphinx's ``html-page-context`` event (see
+    :func:`refuse_external_assets`).
     """
     if app.builder.format != "html" or doctree is None or context.get("ipynb_source"):
         return
     if "kernelspec" not in app.env.metadata.get(pagename, {}):
         return  # not a notebook
-    executed = Path(app.env.mystnb_config.output_folder, *f"{pagename}.ipynb".split("/"))
-    if not executed.is_file():
-        logger.warning(
-            "page %r: no executed notebook at %s to offer for download (run a full build)",
-            pagename,
-            executed,
-            type="compendium",
-            subtype="notebook_download",
-        )
+    notebook = executed_notebook(app, pagename)
+    if notebook is None:
         return
+    import nbformat
+
     target = Path(app.outdir, "_sources", *f"{pagename}.ipynb".split("/"))
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(executed, target)
+    nbformat.write(notebook, target)
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 
@@ -532,6 +611,10 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_css_file(STYLESHEET)
     app.connect("build-finished", copy_plotly_js)
     app.add_post_transform(FoldCodeInputs)
+    app.add_node(HideCodeCellNode, override=True, html=(visit_fold, depart_HideCellInput))
+    app.add_node(
+        nodes.citation, override=True, html=(visit_citation, HTMLTranslator.depart_citation)
+    )
     # Before sphinx-book-theme builds the download menu (priority 501).
     app.connect("html-page-context", offer_executed_notebook, priority=450)
     app.add_config_value("compendium_study_glossary", "", "env", types=[str])
