@@ -34,20 +34,8 @@ import pytest
 import yaml
 
 from compendium import paths
+from compendium.chromium import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-    # Offline by construction: any other host fails to resolve immediately.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-]
 AXE_JS = paths.ROOT / "node_modules" / "axe-core" / "axe.min.js"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # Sphinx's generated pages, not chapters (the search page has its own test).
@@ -437,7 +425,7 @@ async def chromium(profile: Path, width: int = WIDE, dark: bool = False):
     """
     from playwright.async_api import async_playwright
 
-    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install chromium"
+    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: apt-get install chromium"
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             profile,
