@@ -19,7 +19,7 @@ its inline configuration script (which names a CDN copy of Thebe) is emitted twi
 the browser reports ``Identifier 'THEBE_JS_URL' has already been declared`` on every
 page. An offline book has no use for a remote kernel anyway.
 
-For readers it adds four things, each in its own function below:
+For readers it adds, each in its own function or class below:
 
 - every code cell's input is folded behind a toggle, its output shown
   (:class:`FoldCodeInputs`), and ``compendium.js`` adds a page-level "Show all code" button;
@@ -30,7 +30,12 @@ For readers it adds four things, each in its own function below:
   from the package's general terms and the study's own terms, whose file is the
   ``compendium_study_glossary`` setting (a path relative to the book root);
 - the first mention of each glossary term on every other page becomes a link to its
-  entry (:class:`LinkGlossaryTerms`).
+  entry (:class:`LinkGlossaryTerms`);
+- author-year citations in round brackets and an author-year labelled reference list for
+  sphinxcontrib-bibtex (the ``compendium`` styles, :class:`RoundBracketReferences`,
+  :class:`AuthorYearStyle`);
+- markup that passes axe where the stock one does not (:func:`visit_fold`,
+  :func:`visit_citation`).
 """
 
 from __future__ import annotations
@@ -198,9 +203,8 @@ def drop_thebe_assets(
 class AuthorYearLabels(BaseLabelStyle):
     """pybtex labels that name authors and year, as the citations in the text do.
 
-    One author gives ``Surname 2020``, two give
-    ``Braun and Clarke 2006``, three or more ``Milton et al. 2017``; labels that would clash
-    get ``a``, ``b``... after the year.
+    One author gives ``Surname 2020``, two give ``Braun and Clarke 2006``, three or more
+    ``Milton et al. 2017``; labels that would clash get ``a``, ``b``... after the year.
     """
 
     def format_labels(self, sorted_entries: Any) -> Any:
@@ -257,9 +261,8 @@ class RoundBracketReferences(AuthorYearReferenceStyle):
     bracket_year: BracketStyle = field(default_factory=_round_brackets)
 
 
-BIBTEX_STYLE = (
-    "compendium"  # the name _config.yml gives bibtex_default_style and ..._reference_style
-)
+# The name _config.yml gives both bibtex_default_style and bibtex_reference_style.
+BIBTEX_STYLE = "compendium"
 
 
 class FoldCodeInputs(SphinxPostTransform):
