@@ -49,11 +49,9 @@ VISIT_CONCURRENCY = 2
 WIDE, NARROW = 1280, 390  # a laptop and a phone, in CSS pixels
 # The only elements allowed to scroll sideways, or to hold content wider than the screen:
 # a cell's output (wide tables and figures scroll inside it, compendium.css), a code
-# block, the theme's wrapper around Markdown tables, and a table a chapter marks as a
-# scroll container itself. Everything else must fit the viewport.
-SCROLL_CONTAINERS = (
-    "div.cell_output div.output, div.highlight pre, .pst-scrollable-table-container, .table-scroll"
-)
+# block, and the theme's wrapper around Markdown tables. Everything else must fit the
+# viewport.
+SCROLL_CONTAINERS = "div.cell_output div.output, div.highlight pre, .pst-scrollable-table-container"
 
 # The page facts gathered in the browser after load (see PageVisit for their meaning).
 PAGE_FACTS_JS = """
