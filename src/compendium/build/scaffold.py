@@ -48,7 +48,7 @@ import sys
 import tempfile
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -545,10 +545,11 @@ def create(
         problems = validate_package(Path(data))
         if problems:
             raise InvalidPackage(problems)
+        plan_pages(Package.read(Path(data)))  # refuse early, naming the student's own folder
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
     try:
-        _write(work, data, spec, seed, engine, log)
+        _write(work, target, data, spec, seed, engine, log)
         _refuse_existing(target)  # again: something may have been put there meanwhile
         if target.is_dir():
             target.rmdir()
@@ -561,6 +562,7 @@ def create(
 
 def _write(
     work: Path,
+    target: Path,
     data: Path | None,
     spec: Path | None,
     seed: int,
@@ -579,7 +581,8 @@ def _write(
         _copy_package(Path(data), data_dir)
     package = Package.read(data_dir)
     descriptor = package.descriptor
-    pages = plan_pages(package)
+    # What a stage lacks is said of the package where the student will find it.
+    pages = plan_pages(replace(package, path=Path(data) if data else target / "data"))
     book = work / "book"
     book.mkdir()
     for page in pages:
