@@ -127,16 +127,42 @@ class Built:
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory, example) -> Built:
-    """``new`` into a clean folder, then ``make book`` there (timed)."""
-    root = tmp_path_factory.mktemp("new") / "compendium"
-    start = time.perf_counter()
-    new = compendium_cli("new", str(root), "--data", str(example))
-    middle = time.perf_counter()
+    """``new`` into a clean folder, then ``make book`` there (timed), once for all test workers.
+
+    Under pytest-xdist every worker has its own session; the first to get here builds, under a
+    lock in the run's shared temporary folder, and the others read what it recorded.
+    """
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp().parent / "compendium-new"
+    shared.mkdir(exist_ok=True)
+    record = shared / "record.json"
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            root = shared / "compendium"
+            start = time.perf_counter()
+            new = compendium_cli("new", str(root), "--data", str(example))
+            middle = time.perf_counter()
+            files = sum(1 for p in root.rglob("*") if p.is_file()) if new.returncode == 0 else 0
+            book = make("book", root) if new.returncode == 0 else new
+            end = time.perf_counter()
+            record.write_text(
+                json.dumps(
+                    {
+                        "root": str(root),
+                        "new": [new.returncode, new.stdout, new.stderr],
+                        "book": [book.returncode, book.stdout, book.stderr],
+                        "seconds": [middle - start, end - middle],
+                        "files": files,
+                    }
+                ),
+                encoding="utf-8",
+            )
+    facts = json.loads(record.read_text(encoding="utf-8"))
+    new, book = (subprocess.CompletedProcess([], *facts[k]) for k in ("new", "book"))
     assert new.returncode == 0, new.stderr
-    files = sum(1 for p in root.rglob("*") if p.is_file())
-    book = make("book", root)
-    end = time.perf_counter()
-    return Built(root, example, new, book, middle - start, end - middle, files)
+    return Built(Path(facts["root"]), example, new, book, *facts["seconds"], facts["files"])
 
 
 def toc_pages(root: Path) -> list[str]:
