@@ -12,9 +12,10 @@ TOC ?= _toc.yml
 # Sphinx build (title, footer, metadata) all read it.
 DATA ?= data
 export COMPENDIUM_DATA := $(abspath $(DATA))
+LAB_ARGS ?=
 LINT_DIRS = $(wildcard src tests bench)
 
-.PHONY: help check book verify accept bench test lint data validate serve clean clean-all
+.PHONY: help check book verify accept bench test lint data validate serve clean clean-all pdf lab
 
 ## Show this help (the default goal)
 help:
@@ -74,6 +75,14 @@ data: $(STAMP)
 ## Validate the data package (DATA, default data/)
 validate: $(STAMP)
 	$(BIN)/python -m compendium validate $(DATA)
+
+## Build the book as one PDF, offline (Chromium prints the HTML book): _build/pdf/compendium.pdf
+pdf: book
+	$(BIN)/python -m compendium.build.pdf --toc $(TOC) --out _build/pdf/compendium.pdf
+
+## Open the chapters as notebooks in JupyterLab via jupytext (LAB_ARGS=--allow-root when root)
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=. --LabApp.app_settings_dir=src/compendium/resources/jupyterlab --LabApp.default_url=/lab/tree/book/intro.md $(LAB_ARGS)
 
 ## Build the book and serve it on http://127.0.0.1:8000
 serve: book

@@ -86,8 +86,16 @@ def test_footer_is_escaped_and_its_addresses_are_links(text, html):
 def build(root: Path, env: dict | None = None) -> str:
     """Build a one-page book with the project's _config.yml; return the page's HTML."""
     shutil.copyfile(ROOT / "_config.yml", root / "_config.yml")
-    for asset in ("book/_templates", "book/_static_assets"):
-        shutil.copytree(ROOT / asset, root / asset)
+    config = _load("_config.yml")
+    # Files the configuration refers to (favicon, template overrides, references) come along.
+    referenced = [config["html"]["favicon"], *config.get("bibtex_bibfiles", [])]
+    referenced += config["sphinx"]["config"].get("templates_path", [])
+    for relative in referenced:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / relative).is_dir():
+            shutil.copytree(ROOT / relative, root / relative)
+        else:
+            shutil.copyfile(ROOT / relative, root / relative)
     (root / "book" / "intro.md").write_text("# A page\n\nText.\n", encoding="utf-8")
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n", encoding="utf-8")
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
