@@ -563,5 +563,8 @@ def dark_visits(tmp_path_factory, server: str, pages: list[str], screenshots: Pa
 
 @pytest.fixture(scope="session")
 def book_config() -> dict:
-    """The book's ``_config.yml``."""
-    return yaml.safe_load((paths.ROOT / "_config.yml").read_text(encoding="utf-8"))
+    """What the book says about itself: ``book:`` of the package's study descriptor."""
+    from compendium.contract.descriptor import read_descriptor
+
+    book = read_descriptor(paths.data_dir()).book
+    return {"title": book.title, "author": book.author}

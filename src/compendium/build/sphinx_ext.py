@@ -36,10 +36,19 @@ For readers it adds, each in its own function or class below:
   :class:`AuthorYearStyle`);
 - markup that passes axe where the stock one does not (:func:`visit_fold`,
   :func:`visit_citation`).
+
+It also takes what the book says about itself from the study descriptor of the data package
+in force (``$COMPENDIUM_DATA``, else ``data/`` beside ``_config.yml``), not from ``_config.yml``:
+the title, author and copyright (``book:`` in ``study.yaml``), the footer (``book.footer``,
+escaped, each web address in it made a link; the study's citation when no footer is declared)
+and the page metadata (description, keywords, author and ``citation_*`` tags). ``_config.yml``
+keeps only settings every compendium shares, so ``make book DATA=other-package`` builds a book
+that names the other study throughout.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -575,6 +584,110 @@ class LinkGlossaryTerms(SphinxTransform):
             text.parent.replace(text, replacement)
 
 
+#: A web address in plain text; trailing punctuation belongs to the sentence, not the address.
+URL = re.compile(r"https?://[^\s<>\"']+")
+URL_TRAILING = ".,;:!?)]'\""
+
+
+def _split_urls(text: str) -> list[tuple[str, str]]:
+    """Return ``text`` as (plain text, following address) pairs; the last address may be empty."""
+    parts, start = [], 0
+    for match in URL.finditer(text):
+        url = match.group(0)
+        # Keep a closing parenthesis that closes one opened inside the address itself.
+        while (
+            url
+            and url[-1] in URL_TRAILING
+            and not (url[-1] == ")" and url.count("(") >= url.count(")"))
+        ):
+            url = url[:-1]
+        parts.append((text[start : match.start()], url))
+        start = match.start() + len(url)
+    parts.append((text[start:], ""))
+    return parts
+
+
+def footer_html(text: str) -> str:
+    """Return the footer's HTML: ``text`` escaped, each web address in it a link.
+
+    Parameters
+    ----------
+    text : str
+        The footer as ``study.yaml`` declares it: plain text, not markup.
+
+    Returns
+    -------
+    str
+        One ``<p>`` element, rendered through :mod:`compendium.presentation.html`.
+    """
+    from compendium.presentation.html import render
+
+    return str(render("footer.html", parts=_split_urls(" ".join(text.split()))))
+
+
+def book_metadata(app: Any, config: Any) -> None:
+    """Set the book's title, author, footer and page metadata from the study descriptor.
+
+    Connected to ``config-inited``. Values are set as plain text where Sphinx's templates
+    escape them (``html_title``, ``project``, ``author``, ``copyright``, the ``<meta>`` tags)
+    and escaped where the theme inserts them as HTML (the navbar title, the footer).
+
+    Parameters
+    ----------
+    app : sphinx.application.Sphinx
+        The running Sphinx application.
+    config : sphinx.config.Config
+        The configuration being initialised; changed in place.
+
+    Raises
+    ------
+    sphinx.errors.ConfigError
+        When the package's ``study.yaml`` is missing or invalid (its problems, located).
+    """
+    from sphinx.errors import ConfigError
+
+    from compendium.build.support import book_data_dir
+    from compendium.contract.descriptor import read_descriptor
+    from compendium.contract.problems import InvalidPackage
+    from compendium.presentation.html import escape
+
+    try:
+        descriptor = read_descriptor(book_data_dir(Path(app.srcdir)))
+    except InvalidPackage as exc:
+        raise ConfigError(f"the book's title and metadata come from study.yaml: {exc}") from None
+    book = descriptor.book
+    config.html_title = book.title
+    config.project = book.title
+    config.author = book.author
+    if book.copyright:
+        config.copyright = book.copyright
+    options = dict(config.html_theme_options or {})
+    # pydata-sphinx-theme writes the navbar title unescaped; its logo text is used instead.
+    options["logo"] = {**(options.get("logo") or {}), "text": str(escape(book.title))}
+    footer = book.footer
+    citation = descriptor.study_citation
+    if footer is None and citation is not None:
+        footer = (
+            f"Please cite the study this book reproduces: {citation.text} {citation.link or ''}"
+        )
+    if footer:
+        options["extra_footer"] = footer_html(footer)
+    config.html_theme_options = options
+    meta = dict(config.myst_html_meta or {})
+    meta.update(
+        {
+            "author": book.author,
+            "citation_title": book.title,
+            "citation_author": book.author,
+        }
+    )
+    if book.description:
+        meta["description"] = " ".join(book.description.split())
+    if book.keywords:
+        meta["keywords"] = ", ".join(book.keywords)
+    config.myst_html_meta = meta
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Register the assets, hooks, transforms, setting and directive with Sphinx.
 
@@ -613,4 +726,5 @@ def setup(app: Any) -> dict[str, Any]:
     # Late priority, so assets that other extensions add to the page (MathJax) are seen.
     app.connect("html-page-context", refuse_external_assets, priority=900)
     app.connect("html-page-context", drop_thebe_assets)
+    app.connect("config-inited", book_metadata)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
