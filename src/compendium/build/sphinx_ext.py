@@ -214,7 +214,7 @@ class AuthorYearLabels(BaseLabelStyle):
     """pybtex labels that name authors and year, as the citations in the text do.
 
     One author gives ``Surname 2020``, two give ``Braun and Clarke 2006``, three or more
-    ``Milton et al. 2017``; labels that would clash get ``a``, ``b``... after the year.
+    ``Tong et al. 2007``; labels that would clash get ``a``, ``b``... after the year.
     """
 
     def format_labels(self, sorted_entries: Any) -> Any:
@@ -262,7 +262,7 @@ def _round_brackets() -> BracketStyle:
 
 @dataclass
 class RoundBracketReferences(AuthorYearReferenceStyle):
-    """Author-year citations in round brackets: "Milton et al. (2017)", "(Tong et al., 2007)"."""
+    """Author-year citations in round brackets: "Tong et al. (2007)", "(Braun and Clarke, 2006)"."""
 
     bracket_parenthetical: BracketStyle = field(default_factory=_round_brackets)
     bracket_textual: BracketStyle = field(default_factory=_round_brackets)

@@ -2,9 +2,9 @@
 
 A glossary file is a YAML list of entries::
 
-    - term: CRT                      # the headword, as the glossary shows it
-      also: [crisis resolution team] # other names, shown beside it and linked too
-      match: [CRT, CRTs]             # optional: the phrases linked in the text instead
+    - term: GP                       # the headword, as the glossary shows it
+      also: [general practitioner]   # other names, shown beside it and linked too
+      match: [GP, GPs]               # optional: the phrases linked in the text instead
       definition: >-                 # MyST Markdown (roles such as {cite:p} work)
         ...
 
@@ -15,11 +15,11 @@ descriptor (``study.yaml``) of the data in force, in the same format (see
 :func:`first_mentions` decide which words in a page's text are linked to an entry.
 
 Matching rules: a phrase matches whole words only (a hyphen counts as part of a word, so
-``peer support`` does not match inside ``peer-support``), an optional plural ``s`` is
+``self management`` does not match inside ``self-management``), an optional plural ``s`` is
 allowed, and runs of white space match any white space. A phrase is case-sensitive when it
-has a capital letter after its first character (acronyms such as ``CRT`` or ``TIDieR``,
+has a capital letter after its first character (acronyms such as ``GP`` or ``TIDieR``,
 names such as ``Personal Recovery Plan``); otherwise case is ignored. Where phrases
-overlap, the longest wins (``peer support worker`` before ``peer support``).
+overlap, the longest wins (``support worker training`` before ``support worker``).
 """
 
 from __future__ import annotations
