@@ -51,7 +51,9 @@ def test_kernel_inputs_lists_files_read_and_modules_loaded(study, monkeypatch):
     study.codes  # noqa: B018
     inputs = kernel_inputs()
     assert inputs["data"] == {str(study.data_dir.resolve()): ["codes.csv", "codings.csv"]}
-    assert {"presentation/provenance.py", "contract/loading.py", "paths.py"} <= set(inputs["modules"])
+    assert {"presentation/provenance.py", "contract/loading.py", "paths.py"} <= set(
+        inputs["modules"]
+    )
     assert inputs["modules"] == loaded_modules()
 
 

@@ -1,88 +1,125 @@
-"""Parse the small expressions that say how each published figure is regenerated.
+"""The expression language of ``published_figures.csv``: measure calls written as text.
 
 An expression such as ``sources('A2-1.1.1')`` or
-``percent(sources('A4-1'), participants('A4-INT', status='interviewed'), 'floor')`` is
-parsed with :mod:`ast` into nested :class:`Call` objects. Only calls to known measures
-with literal arguments are accepted, so a data file can never run arbitrary code.
+``percent(sources('A4-1'), participants('A4-INT', status='interviewed'), 'floor')`` is parsed
+with :mod:`ast` into nested calls of the typed measures in :mod:`compendium.analysis.measures`.
+The whitelist is derived from that module: only methods marked as measures may be called, with
+literal arguments or other measure calls, so a data file can never run code.
 """
 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+import inspect
+from typing import Any
 
-MEASURES = frozenset(
-    {
-        "participants",
-        "groups",
-        "sites",
-        "sources",
-        "references",
-        "themes",
-        "programmes",
-        "component_quantity",
-        "subcomponents",
-        "stages",
-        "percent",
-    }
-)
+from compendium.analysis.measures import Call, MeasureError, Measures, measure_names
 
 
-class ExpressionError(ValueError):
-    """An expression that is not a call to a known measure with literal arguments."""
-
-
-@dataclass(frozen=True)
-class Call:
-    """One measure call: its name, positional arguments and keyword arguments."""
-
-    name: str
-    args: tuple
-    kwargs: tuple[tuple[str, object], ...]
-
-    def kwarg_dict(self) -> dict[str, object]:
-        """Return the keyword arguments as a dict."""
-        return dict(self.kwargs)
-
-
-def parse_expression(text: str) -> Call:
-    """Return the parsed :class:`Call` for an expression, or raise :class:`ExpressionError`."""
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError as exc:
-        raise ExpressionError(f"not a valid expression: {exc.msg}") from None
-    return _call(tree.body)
-
-
-def _call(node: ast.AST) -> Call:
+def _parse(node: ast.AST) -> tuple[str, tuple, dict]:
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
-        raise ExpressionError("expected a call such as sources('A2-1.1')")
+        raise MeasureError("expected a call such as sources('A2-1')")
     name = node.func.id
-    if name not in MEASURES:
-        raise ExpressionError(f"unknown measure {name!r}; expected one of {sorted(MEASURES)}")
-    args = tuple(_value(a) for a in node.args)
-    kwargs = tuple((kw.arg, _value(kw.value)) for kw in node.keywords if kw.arg is not None)
-    if len(kwargs) != len(node.keywords):
-        raise ExpressionError("**kwargs are not allowed")
-    # Sorted, so that calls differing only in keyword order are equal (and hash alike).
-    return Call(name, args, tuple(sorted(kwargs)))
+    if name not in measure_names():
+        raise MeasureError(
+            f"unknown measure {name!r}; expected one of {', '.join(sorted(measure_names()))}"
+        )
+    if any(kw.arg is None for kw in node.keywords):
+        raise MeasureError("**kwargs are not allowed")
+    return (
+        name,
+        tuple(_value(a) for a in node.args),
+        {kw.arg: _value(kw.value) for kw in node.keywords},
+    )
 
 
-def _value(node: ast.AST) -> object:
+def _value(node: ast.AST) -> Any:
     if isinstance(node, ast.Call):
-        return _call(node)
-    if isinstance(node, ast.List):
-        return tuple(_value(e) for e in node.elts)
+        return _parse(node)
+    if isinstance(node, ast.List | ast.Tuple):
+        return [_value(e) for e in node.elts]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str | int | float | bool):
+        return node.value
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.USub)
+        and isinstance(node.operand, ast.Constant)
+    ):
+        return -node.operand.value
+    raise MeasureError("arguments must be literals or measure calls")
+
+
+def parse_expression(text: str) -> tuple[str, tuple, dict]:
+    """Return ``(measure, args, kwargs)`` for an expression, nested calls parsed the same way.
+
+    Raises
+    ------
+    MeasureError
+        When the text is not a call of a known measure with literal arguments.
+    """
     try:
-        return ast.literal_eval(node)
-    except ValueError:
-        raise ExpressionError("arguments must be literals or measure calls") from None
+        tree = ast.parse(str(text).strip(), mode="eval")
+    except SyntaxError as exc:
+        raise MeasureError(f"not a valid expression: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise MeasureError("expression is nested too deeply") from None
+    return _parse(tree.body)
+
+
+def _canonical(parsed: tuple[str, tuple, dict]) -> Call:
+    name, args, kwargs = parsed
+    signature = inspect.signature(getattr(Measures, name))
+    try:
+        bound = signature.bind(
+            None, *[_canonical(a) if isinstance(a, tuple) else a for a in args], **kwargs
+        )
+    except TypeError as exc:
+        raise MeasureError(f"{name}: {exc}") from None
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    arguments.pop("self")
+    extra = arguments.pop("filters", {})
+
+    def freeze(value: Any) -> Any:
+        return tuple(freeze(v) for v in value) if isinstance(value, list) else value
+
+    merged = {
+        **arguments,
+        **{k: (_canonical(v) if isinstance(v, tuple) else v) for k, v in extra.items()},
+    }
+    return Call(name, tuple(sorted((k, freeze(v)) for k, v in merged.items() if v is not None)))
+
+
+def canonical_call(text: str) -> Call:
+    """Return the canonical :class:`~compendium.analysis.measures.Call` an expression denotes."""
+    return _canonical(parse_expression(text))
+
+
+def evaluate(text: str, measures: Measures):
+    """Return the value of an expression on a study's measures (a tagged Count or Quantity)."""
+
+    def run(parsed: tuple[str, tuple, dict]):
+        name, args, kwargs = parsed
+        args = [run(a) if isinstance(a, tuple) else a for a in args]
+        kwargs = {k: run(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+        return getattr(measures, name)(*args, **kwargs)
+
+    return run(parse_expression(text))
+
+
+def expression_problem(text: str, study) -> str | None:
+    """Return why an expression cannot be evaluated on ``study``, or None when it can."""
+    try:
+        evaluate(text, Measures(study))
+    except MeasureError as exc:
+        return str(exc)
+    return None
 
 
 def code_count_target(call: Call) -> tuple[str, str] | None:
     """Return ``(kind, code_id)`` when ``call`` is a plain ``sources``/``references`` of one code."""
-    if call.name in ("sources", "references") and len(call.args) == 1 and not call.kwargs:
-        (code_id,) = call.args
-        if isinstance(code_id, str):
+    if call.name in ("sources", "references") and len(call.kwargs) == 1:
+        ((key, code_id),) = call.kwargs
+        if key == "code" and isinstance(code_id, str):
             return call.name, code_id
     return None

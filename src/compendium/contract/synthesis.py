@@ -33,7 +33,6 @@ from typing import Any
 
 from compendium.contract import schema
 from compendium.contract.descriptor import DESCRIPTOR_FILE
-from compendium.contract.problems import InvalidPackage, Problem, display_path
 from compendium.contract.specification import (
     DEFAULT_SPEC,
     ID_PATTERN,
@@ -47,6 +46,7 @@ from compendium.contract.specification import (
     parse_call,
     walk_codebook,
 )
+from compendium.contract.validation import validate_package
 from compendium.contract.writing import check_target, replace_package
 
 GENERATOR = "python -m compendium synth"
@@ -685,13 +685,21 @@ def _double_codings(spec, activity_id, own, segments, codings, seed) -> list[dic
     """Return a second coder's codings of a seeded share of one analysis's segments.
 
     The second coder keeps each of the first coder's codes with the chance its main theme's
-    ``agreement`` gives, and otherwise applies another leaf code of the same analysis, so
-    agreement is plausible and set by the specification.
+    ``agreement`` gives; otherwise they apply a leaf code under another main theme of the
+    analysis (any other leaf when it has one theme). So each main-theme assignment is
+    reproduced with the chance the specification sets, and agreement is plausible and known.
     """
     plan = spec.data["double_coding"]
     rng = _stream(seed, f"double_coding:{activity_id}")
-    theme_agreement = {
-        row["code_id"]: theme.get("agreement", plan["agreement"])
+    parent = {c["code_id"]: c["parent_id"] for c in own}
+
+    def top(code_id: str) -> str:
+        while parent[code_id] is not None:
+            code_id = parent[code_id]
+        return code_id
+
+    theme_of = {
+        row["code_id"]: (theme, top(row["code_id"]))
         for row, _, _, theme in walk_codebook(spec.data)
         if row["activity_id"] == activity_id
     }
@@ -715,10 +723,13 @@ def _double_codings(spec, activity_id, own, segments, codings, seed) -> list[dic
         first = coded[segment["segment_id"]]
         applied: list[str] = []
         for code_id in first:
-            if rng.random() < theme_agreement[code_id]:
+            theme, theme_id = theme_of[code_id]
+            if rng.random() < theme.get("agreement", plan["agreement"]):
                 applied.append(code_id)
                 continue
-            alternatives = [c for c in leaves if c not in first and c not in applied]
+            free = [c for c in leaves if c not in first and c not in applied]
+            elsewhere = [c for c in free if theme_of[c][1] != theme_id]
+            alternatives = elsewhere or free
             applied.append(rng.choice(alternatives) if alternatives else code_id)
         rows += [
             {"segment_id": segment["segment_id"], "coder_id": second, "code_id": c}
@@ -1210,36 +1221,13 @@ def package_files(spec: Spec, tables: dict[str, list[dict]], seed: int) -> dict[
     return files
 
 
-def package_problems(folder: Path) -> list[Problem]:
-    """Return the problems of the package in ``folder``: its descriptor, then Frictionless'."""
-    import frictionless
-
-    try:
-        from compendium.contract.descriptor import read_descriptor
-
-        read_descriptor(folder)
-    except InvalidPackage as exc:
-        return exc.problems
-    report = frictionless.Package(str(folder / schema.PACKAGE_FILE)).validate()
-    return [
-        Problem(
-            display_path(folder / f"{task.name}.csv"),
-            getattr(error, "row_number", None),
-            getattr(error, "field_name", None),
-            error.message,
-        )
-        for task in report.tasks
-        for error in task.errors
-    ]
-
-
 def write_package(files: dict[str, bytes], out_dir: Path) -> Path:
     """Write a package to ``out_dir`` atomically, and only if it validates.
 
     See :func:`compendium.contract.writing.replace_package`: a kill at any moment leaves the
     whole old package or the whole new one, and an invalid package writes nothing.
     """
-    return replace_package(files, out_dir, package_problems)
+    return replace_package(files, out_dir, validate_package)
 
 
 def synthesize(seed: int, out_dir: Path, spec_path: Path = DEFAULT_SPEC) -> Path:
@@ -1280,8 +1268,6 @@ def synthesize(seed: int, out_dir: Path, spec_path: Path = DEFAULT_SPEC) -> Path
 SCALED_GROUP_SIZE = 6
 #: Share of scaled segments coded at a second leaf.
 SCALED_DOUBLE_SHARE = 0.3
-#: pandas dtypes of the contract's Frictionless types.
-SCALED_DTYPES = {"string": "str", "integer": "Int64", "number": "Float64", "boolean": "boolean"}
 
 
 def _draw_vector(rng, attribute, distribution: dict, n: int, drawn: dict):
@@ -1414,6 +1400,8 @@ def scaled_tables(
     """
     import numpy as np
     import pandas as pd
+
+    from compendium.contract.loading import PANDAS_DTYPES
 
     spec = load_spec(spec_path)
     real = build_tables(spec, seed)
@@ -1552,6 +1540,6 @@ def scaled_tables(
     for name, frame in frames.items():
         frame = frame.reindex(columns=[f["name"] for f in fields[name]])
         for f in fields[name]:
-            frame[f["name"]] = frame[f["name"]].astype(SCALED_DTYPES[f["type"]])
+            frame[f["name"]] = frame[f["name"]].astype(PANDAS_DTYPES[f["type"]])
         frames[name] = frame.reset_index(drop=True)
     return frames

@@ -1,211 +1,530 @@
-"""Validate a data package: file structure, Table Schemas, then cross-table consistency.
+"""Validate a data package against the contract its study declares.
 
-Every problem is reported as ``path:row: column 'name': what is wrong``, where ``row`` is
-the line number in the CSV file (the header is line 1). Checks run in three layers and a
-layer runs only when the one before it passed, so one broken file gives one clear message
-rather than a cascade.
+Checks run in three layers, and a layer runs only when the one before it passed, so one
+broken file gives one clear message rather than a cascade:
+
+1. **Files.** ``study.yaml`` is a valid descriptor (:mod:`compendium.contract.descriptor`);
+   ``datapackage.json`` lists only resources the contract knows, each module complete, each
+   Table Schema the one the study's declarations imply (:mod:`compendium.contract.schema`); no
+   stray CSV, no symbolic link, every header as its schema says.
+2. **Values.** Every cell against its field: type, required, allowed values, pattern, range;
+   then primary and foreign keys. This layer is vectorised with pandas (a million segments
+   take seconds, not minutes) and strict where Python is lenient, so that ``5_000``, ``٥`` or a
+   twenty-digit integer is refused here rather than crashing a chapter later.
+3. **Across tables.** Sample sizes against participants, group sizes, codes against their
+   analysis, segments against their sources, the trace (every decision backed by a finding,
+   every finding acted on or set aside with a reason), survey answers against their scale,
+   the codes a stage breaks down, and every published figure's expression.
+
+Every problem names the file, the line in it (the header is line 1, and a quoted newline
+counts) and the column: ``data/participants.csv:12: column 'age_band': '99+' is not one of
+18-24, 25-34, ...``.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-import os
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from compendium.analysis.expressions import ExpressionError, parse_expression
-from compendium.contract.loading import canonical_descriptor, read_tables
+from compendium.contract.descriptor import DESCRIPTOR_FILE, Descriptor, check_descriptor
+from compendium.contract.problems import InvalidPackage, Problem, display_path
+from compendium.contract.schema import (
+    PACKAGE_FILE,
+    known_resources,
+    module_of,
+    modules,
+    modules_present,
+    package_descriptor,
+    package_metadata,
+)
 
-INTERVIEWED = ("interviewed", "interviewed_not_analysed")
-EVIDENCE_TABLES = {
-    "code": ("codes", "code_id"),
-    "quote": ("quotes", "quote_id"),
-    "concept": ("concepts", "concept_id"),
-    "figure": ("published_figures", "figure_id"),
-}
+__all__ = ["InvalidPackage", "Problem", "validate_package", "package_problems"]
 
-
-@dataclass(frozen=True, order=True)
-class Problem:
-    """One thing wrong with the package, located by file, line and column."""
-
-    path: str
-    row: int | None
-    column: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.path if self.row is None else f"{self.path}:{self.row}"
-        column = f" column '{self.column}':" if self.column else ""
-        return f"{where}:{column} {self.message}"
-
-
-class InvalidPackage(ValueError):
-    """Raised when a package fails validation; carries the list of problems."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
-        lines = "\n".join(str(p) for p in self.problems)
-        super().__init__(f"the data package is invalid ({len(self.problems)} problems):\n{lines}")
-
-
-def display_path(path: Path) -> str:
-    """Return ``path`` relative to the working directory when it lies beneath it."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # a different drive on Windows
-        return str(path)
+#: Problems of one kind (file, column, check) listed before the rest are counted in one line.
+PER_CHECK = 20
+#: Greatest depth of nesting read from datapackage.json (a deeper file is refused, not recursed).
+MAX_JSON_DEPTH = 64
+INTEGER = re.compile(r"-?[0-9]+")
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+INT64_DIGITS = 18  # |n| < 10^18 always fits in a 64-bit integer
 
 
 def validate_package(data_dir: Path) -> list[Problem]:
     """Return every problem found in the package at ``data_dir``; empty when it is valid."""
+    problems, _ = package_problems(data_dir)
+    return problems
+
+
+def package_problems(data_dir: Path) -> tuple[list[Problem], dict[str, pd.DataFrame] | None]:
+    """Return the package's problems and, when it is valid, its tables as text frames.
+
+    The frames hold every cell as a string (empty for a missing value); loading
+    (:mod:`compendium.contract.loading`) casts them to their declared types.
+    """
     data_dir = Path(data_dir)
-    descriptor = canonical_descriptor()
-    problems = _check_descriptor(data_dir, descriptor)
-    for resource in descriptor["resources"]:
-        problems += _check_file(data_dir, resource)
+    files = _FileLayer(data_dir)
+    problems = files.run()
     if problems:
-        return sorted(problems)
-    problems = _check_schemas(data_dir, descriptor)
+        return sorted(problems), None
+    values = _ValueLayer(data_dir, files.descriptor, files.package)
+    problems = values.run()
     if problems:
-        return sorted(problems)
-    return sorted(cross_table_problems(data_dir, read_tables(data_dir, descriptor)))
+        return sorted(problems), None
+    problems = cross_table_problems(data_dir, files.descriptor, values.frames, files.package)
+    return sorted(problems), (None if problems else values.frames)
 
 
 # --------------------------------------------------------------------------- layer 1: files
 
 
-def _check_descriptor(data_dir: Path, descriptor: dict) -> list[Problem]:
-    path = data_dir / "datapackage.json"
-    shown = display_path(path)
-    if not path.is_file():
-        return [
-            Problem(
-                shown,
-                None,
-                None,
-                "file is missing; expected a Frictionless data package descriptor",
+def _depth(text: str) -> int:
+    """Return how deeply brackets nest in JSON text (strings are skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def read_header(text: str) -> list[str]:
+    """Return the first record of CSV text: the column names as written."""
+    return next(csv.reader(io.StringIO(text)), [])
+
+
+def _schema_difference(mine: dict, expected: dict) -> str:
+    """Return, in words, the first way a resource's Table Schema differs from the expected one."""
+    ours = [f.get("name") for f in mine.get("fields", []) if isinstance(f, dict)]
+    theirs = [f["name"] for f in expected["fields"]]
+    if ours != theirs:
+        missing = [n for n in theirs if n not in ours]
+        extra = [n for n in ours if n not in theirs]
+        if missing:
+            return f"it lacks the field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+        if extra:
+            return f"it has the undeclared field{'s' if len(extra) > 1 else ''} {', '.join(extra)}"
+        return f"its fields are out of order; expected {', '.join(theirs)}"
+    for field, want in zip(mine["fields"], expected["fields"], strict=True):
+        if field != want:
+            return f"field '{want['name']}' differs"
+    return "its keys differ"
+
+
+class _FileLayer:
+    def __init__(self, data_dir: Path):
+        self.dir = data_dir
+        self.problems: list[Problem] = []
+        self.descriptor: Descriptor | None = None
+        self.package: dict | None = None
+
+    def add(self, path: Path, message: str, line=None, field=None, position=None) -> None:
+        self.problems.append(Problem(display_path(path), line, field, message, position))
+
+    def run(self) -> list[Problem]:
+        if not self.dir.is_dir():
+            self.add(
+                self.dir,
+                "is not a folder; expected a data package (study.yaml, datapackage.json, CSV files)",
             )
-        ]
-    try:
-        own = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return [Problem(shown, None, None, f"is not valid JSON: {exc}")]
-    names = {r.get("name"): r for r in own.get("resources", [])}
-    problems = []
-    for resource in descriptor["resources"]:
-        mine = names.get(resource["name"])
-        if mine is None:
-            problems.append(Problem(shown, None, None, f"resource '{resource['name']}' is missing"))
-        elif mine.get("schema") != resource["schema"] or mine.get("path") != resource["path"]:
-            problems.append(
+            return self.problems
+        problems, self.descriptor = check_descriptor(self.dir / DESCRIPTOR_FILE)
+        if problems:
+            return problems
+        self.package = self.read_package()
+        if self.package is None:
+            return self.problems
+        resources = {r["name"] for r in self.package["resources"]}
+        self.check_resources(resources)
+        self.check_folder(resources)
+        if not self.problems:
+            for name in sorted(resources):
+                self.check_header(name)
+        return self.problems
+
+    def read_package(self) -> dict | None:
+        path = self.dir / PACKAGE_FILE
+        if path.is_symlink():
+            self.add(path, "is a symbolic link; the package must hold the file itself")
+            return None
+        if not path.is_file():
+            self.add(
+                path,
+                "file is missing; expected the package descriptor (run `python -m compendium schema` on the folder)",
+            )
+            return None
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            self.add(path, f"is not UTF-8 text (byte {exc.start})")
+            return None
+        if _depth(text) > MAX_JSON_DEPTH:
+            self.add(
+                path, f"nests more than {MAX_JSON_DEPTH} levels deep; expected a package descriptor"
+            )
+            return None
+        try:
+            package = json.loads(text)
+        except json.JSONDecodeError as exc:
+            self.add(path, f"is not valid JSON: {exc.msg}", exc.lineno, None, exc.colno)
+            return None
+        if not isinstance(package, dict):
+            self.add(
+                path,
+                f"expected a JSON object with a 'resources' list, got {type(package).__name__}",
+                1,
+                None,
+                1,
+            )
+            return None
+        resources = package.get("resources")
+        if not isinstance(resources, list) or not resources:
+            self.add(path, "expected a non-empty 'resources' list", None, "resources")
+            return None
+        for i, resource in enumerate(resources):
+            if not isinstance(resource, dict) or not isinstance(resource.get("name"), str):
+                self.add(
+                    path, "expected an object with a 'name' and a 'path'", None, f"resources[{i}]"
+                )
+        return None if self.problems else package
+
+    def check_resources(self, resources: set[str]) -> None:
+        path = self.dir / PACKAGE_FILE
+        known = known_resources()
+        for name in sorted(resources - set(known)):
+            self.add(
+                path,
+                f"unknown resource {name!r}; the contract knows {', '.join(known)}",
+                None,
+                "resources",
+            )
+        names = [r["name"] for r in self.package["resources"]]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            self.add(path, f"resource {name!r} is listed twice", None, "resources")
+        if self.problems:
+            return
+        present = modules_present(resources)
+        for module in modules():
+            if module.name not in present:
+                continue
+            missing = [r for r in module.resources if r not in resources]
+            if missing:
+                what = "the core" if module.name == "core" else f"the {module.label.lower()} module"
+                self.add(
+                    path,
+                    f"{what} needs {', '.join(f'{r}.csv' for r in missing)} too",
+                    None,
+                    "resources",
+                )
+            if module.descriptor and not getattr(self.descriptor, module.descriptor):
+                self.add(
+                    self.dir / DESCRIPTOR_FILE,
+                    f"the {module.label.lower()} module ({', '.join(module.resources)}) needs "
+                    f"`{module.descriptor}` declared here",
+                )
+        if self.problems:
+            return
+        expected = package_descriptor(self.descriptor, resources, package_metadata(self.package))
+        by_name = {r["name"]: r for r in expected["resources"]}
+        for resource in self.package["resources"]:
+            want = by_name[resource["name"]]
+            if resource.get("path") != want["path"]:
+                self.add(
+                    path,
+                    f"resource {resource['name']!r} must have path {want['path']!r}, not {resource.get('path')!r}",
+                    None,
+                    "resources",
+                )
+            elif resource.get("schema") != want["schema"]:
+                self.add(
+                    path,
+                    f"resource {resource['name']!r} differs from what {DESCRIPTOR_FILE} declares "
+                    f"({_schema_difference(resource.get('schema') or {}, want['schema'])}); "
+                    "run `python -m compendium schema` on the folder to rewrite it",
+                    None,
+                    "resources",
+                )
+
+    def check_folder(self, resources: set[str]) -> None:
+        for item in sorted(self.dir.iterdir()):
+            if item.name.startswith("."):
+                continue
+            if item.suffix == ".csv" and item.stem not in resources:
+                self.add(item, f"is not a resource of {PACKAGE_FILE}; remove it or list it there")
+            elif item.is_symlink():
+                self.add(item, "is a symbolic link; the package must hold its files itself")
+
+    def check_header(self, name: str) -> None:
+        path = self.dir / f"{name}.csv"
+        expected = [f["name"] for f in self.expected_fields(name)]
+        if path.is_symlink():
+            return  # reported by check_folder
+        if path.is_dir():
+            self.add(path, "is a folder; expected a CSV file")
+            return
+        if not path.is_file():
+            self.add(path, f"file is missing; expected columns {', '.join(expected)}")
+            return
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            self.add(path, f"is not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded", line)
+            return
+        if not text.strip():
+            self.add(path, f"file is empty; expected a header row: {', '.join(expected)}")
+            return
+        header = read_header(text)
+        padded = [h for h in header if h != h.strip()]
+        for h in padded:
+            self.add(path, f"column name {h!r} has spaces around it; expected {h.strip()!r}", 1)
+        header = [h.strip() for h in header]
+        doubled = sorted({h for h in header if header.count(h) > 1})
+        for h in doubled:
+            self.add(path, "appears twice in the header", 1, h)
+        missing = [h for h in expected if h not in header]
+        for h in missing:
+            self.add(path, "missing column; expected columns " + ", ".join(expected), 1, h)
+        extra = [h for h in header if h not in expected]
+        if extra:
+            shown = ", ".join(repr(h) for h in extra[:5])
+            more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+            self.add(
+                path,
+                f"unexpected column{'s' if len(extra) > 1 else ''} {shown}{more}; expected columns {', '.join(expected)}",
+                1,
+            )
+        if not (padded or doubled or missing or extra) and header != expected:
+            self.add(path, "columns are out of order; expected " + ", ".join(expected), 1)
+
+    def expected_fields(self, name: str) -> list[dict]:
+        return next(r for r in self.package["resources"] if r["name"] == name)["schema"]["fields"]
+
+
+# --------------------------------------------------------------------------- layer 2: values
+
+
+def record_lines(text: str) -> np.ndarray:
+    """Return the file line on which each data record of CSV text starts (header is line 1)."""
+    starts = []
+    reader = csv.reader(io.StringIO(text))
+    next(reader, None)
+    line = reader.line_num + 1
+    for _ in reader:
+        starts.append(line)
+        line = reader.line_num + 1
+    return np.asarray(starts, dtype=np.int64)
+
+
+def read_text_frame(path: Path) -> pd.DataFrame:
+    """Return a CSV file as a frame of strings, empty cells as ``""`` (no type guessing)."""
+    return pd.read_csv(
+        path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
+    ).rename(columns=str.strip)
+
+
+def ragged_row(path: Path) -> Problem:
+    """Return the problem of the first record whose number of fields differs from the header's."""
+    reader = csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig")))
+    width = len(next(reader))
+    start = reader.line_num + 1
+    for record in reader:
+        if len(record) != width:
+            return Problem(
+                display_path(path),
+                start,
+                None,
+                f"has {len(record)} fields where the header has {width}; quote any cell that holds a comma",
+            )
+        start = reader.line_num + 1
+    return Problem(display_path(path), None, None, "cannot be read as CSV")
+
+
+class _ValueLayer:
+    def __init__(self, data_dir: Path, descriptor: Descriptor, package: dict):
+        self.dir = data_dir
+        self.descriptor = descriptor
+        self.resources = {r["name"]: r for r in package["resources"]}
+        self.frames: dict[str, pd.DataFrame] = {}
+        self.lines: dict[str, np.ndarray] = {}
+        self.problems: list[Problem] = []
+
+    def run(self) -> list[Problem]:
+        for name in self.resources:
+            path = self.dir / f"{name}.csv"
+            try:
+                self.frames[name] = read_text_frame(path)
+            except pd.errors.ParserError:
+                self.problems.append(ragged_row(path))
+        if self.problems:
+            return self.problems
+        for name, resource in self.resources.items():
+            self.check_fields(name, resource["schema"]["fields"])
+        if self.problems:
+            return self.problems
+        for name, resource in self.resources.items():
+            self.check_keys(name, resource["schema"])
+        return self.problems
+
+    def line_of(self, name: str, rows: np.ndarray) -> np.ndarray:
+        if name not in self.lines:
+            text = (self.dir / f"{name}.csv").read_text(encoding="utf-8-sig")
+            simple = text.count("\n") - (not text.endswith("\n")) == len(self.frames[name])
+            self.lines[name] = (
+                np.arange(len(self.frames[name]), dtype=np.int64) + 2
+                if simple and '"' not in text
+                else record_lines(text)
+            )
+        return self.lines[name][rows]
+
+    def report(self, name: str, column: str | None, bad: pd.Series, message) -> None:
+        """Add one problem per row flagged in ``bad`` (capped), ``message(value)`` saying what."""
+        rows = np.flatnonzero(bad.to_numpy())
+        if not len(rows):
+            return
+        path = display_path(self.dir / f"{name}.csv")
+        shown = rows[:PER_CHECK]
+        values = self.frames[name][column].to_numpy()[shown] if column else [None] * len(shown)
+        for line, value in zip(self.line_of(name, shown), values, strict=True):
+            self.problems.append(Problem(path, int(line), column, message(value)))
+        if len(rows) > PER_CHECK:
+            first = int(self.line_of(name, rows[PER_CHECK : PER_CHECK + 1])[0])
+            self.problems.append(
                 Problem(
-                    shown,
-                    None,
-                    None,
-                    f"resource '{resource['name']}' differs from the compendium's schema",
+                    path,
+                    first,
+                    column,
+                    f"... and {len(rows) - PER_CHECK} more rows with the same problem",
                 )
             )
-    return problems
 
+    def check_fields(self, name: str, fields: list[dict]) -> None:
+        frame = self.frames[name]
+        for field in fields:
+            column, kind = field["name"], field["type"]
+            values = frame[column]
+            constraints = field.get("constraints", {})
+            empty = values == ""
+            if constraints.get("required"):
+                self.report(
+                    name, column, empty, lambda _: "a value is required but the cell is empty"
+                )
+            given = ~empty
+            if kind == "integer":
+                valid = values.str.fullmatch(INTEGER.pattern) & (
+                    values.str.lstrip("-").str.len() <= INT64_DIGITS
+                )
+            elif kind == "number":
+                valid = values.str.fullmatch(NUMBER.pattern)
+            elif kind == "boolean":
+                valid = values.isin(["true", "false"])
+            else:
+                valid = pd.Series(True, index=values.index)
+            wrong_type = given & ~valid
+            self.report(name, column, wrong_type, lambda v, k=kind: f"{v!r} is not a valid {k}")
+            ok = given & valid
+            if "enum" in constraints:
+                allowed = constraints["enum"]
+                listing = ", ".join(map(str, allowed)) if allowed else "(none declared)"
+                self.report(
+                    name,
+                    column,
+                    ok & ~values.isin(allowed),
+                    lambda v, a=listing: f"{v!r} is not one of {a}",
+                )
+            if "pattern" in constraints:
+                pattern = constraints["pattern"]
+                self.report(
+                    name,
+                    column,
+                    ok & ~values.str.fullmatch(pattern),
+                    lambda v: f"{v!r} is not a valid id: use letters, digits, '.', '_' and '-'",
+                )
+            if kind in ("integer", "number") and (
+                "minimum" in constraints or "maximum" in constraints
+            ):
+                numbers = pd.to_numeric(values.where(ok), errors="coerce")
+                if "minimum" in constraints:
+                    low = constraints["minimum"]
+                    self.report(
+                        name,
+                        column,
+                        ok & (numbers < low),
+                        lambda v, m=low: f"{v!r} is below the minimum {m:g}",
+                    )
+                if "maximum" in constraints:
+                    high = constraints["maximum"]
+                    self.report(
+                        name,
+                        column,
+                        ok & (numbers > high),
+                        lambda v, m=high: f"{v!r} is above the maximum {m:g}",
+                    )
 
-def _check_file(data_dir: Path, resource: dict) -> list[Problem]:
-    path = data_dir / resource["path"]
-    shown = display_path(path)
-    expected = [f["name"] for f in resource["schema"]["fields"]]
-    if not path.is_file():
-        return [
-            Problem(shown, None, None, f"file is missing; expected columns {', '.join(expected)}")
-        ]
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        return [
-            Problem(
-                shown, line, None, f"is not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded"
+    def check_keys(self, name: str, schema: dict) -> None:
+        frame = self.frames[name]
+        key = schema["primaryKey"]
+        doubled = frame.duplicated(subset=key, keep="first")
+        if doubled.any():
+            first_line = dict(
+                zip(
+                    map(tuple, frame.loc[~doubled, key].to_numpy()),
+                    self.line_of(name, np.flatnonzero(~doubled.to_numpy())),
+                    strict=True,
+                )
             )
-        ]
-    if not text.strip():
-        return [
-            Problem(
-                shown, None, None, f"file is empty; expected a header row: {', '.join(expected)}"
+            values = frame[key].to_numpy()
+            rows = np.flatnonzero(doubled.to_numpy())
+            path = display_path(self.dir / f"{name}.csv")
+            for row, line in zip(
+                rows[:PER_CHECK], self.line_of(name, rows[:PER_CHECK]), strict=True
+            ):
+                shown = ", ".join(f"{k}={v!r}" for k, v in zip(key, values[row], strict=True))
+                self.problems.append(
+                    Problem(
+                        path,
+                        int(line),
+                        key[0],
+                        f"duplicate key ({shown}); first on line {first_line[tuple(values[row])]}",
+                    )
+                )
+            if len(rows) > PER_CHECK:
+                self.problems.append(
+                    Problem(
+                        path, None, key[0], f"... and {len(rows) - PER_CHECK} more duplicate keys"
+                    )
+                )
+        for fk in schema.get("foreignKeys", []):
+            target = fk["reference"]["resource"] or name
+            column, target_column = fk["fields"], fk["reference"]["fields"]
+            values = frame[column]
+            known = self.frames[target][target_column]
+            dangling = (values != "") & ~values.isin(known)
+            self.report(
+                name,
+                column,
+                dangling,
+                lambda v, t=target, c=target_column: f"{v!r} does not match any {c} in {t}.csv",
             )
-        ]
-    header = [h.strip() for h in text.splitlines()[0].split(",")]
-    problems = [
-        Problem(shown, 1, name, "missing column; expected columns " + ", ".join(expected))
-        for name in expected
-        if name not in header
-    ]
-    problems += [
-        Problem(shown, 1, name, "unexpected column; expected columns " + ", ".join(expected))
-        for name in header
-        if name not in expected
-    ]
-    if not problems and header != expected:
-        problems.append(
-            Problem(shown, 1, None, "columns are out of order; expected " + ", ".join(expected))
-        )
-    return problems
-
-
-# --------------------------------------------------------------------------- layer 2: schemas
-
-
-def _check_schemas(data_dir: Path, descriptor: dict) -> list[Problem]:
-    import frictionless  # costs ~0.8 s: only this layer needs it, and chapters never do
-
-    package = frictionless.Package(descriptor, basepath=str(data_dir))
-    report = package.validate()
-    resources = {r["name"]: r for r in descriptor["resources"]}
-    problems = []
-    for task in report.tasks:
-        resource = resources[task.name]
-        shown = display_path(data_dir / resource["path"])
-        for error in task.errors:
-            problems.append(_schema_problem(shown, resource, error))
-    return problems
-
-
-def _schema_problem(shown: str, resource: dict, error) -> Problem:
-    fields = {f["name"]: f for f in resource["schema"]["fields"]}
-    row = getattr(error, "row_number", None)
-    column = getattr(error, "field_name", None)
-    cell = getattr(error, "cell", None)
-    if error.type == "type-error":
-        kind = fields[column]["type"]
-        return Problem(shown, row, column, f"{cell!r} is not a valid {kind}")
-    if error.type == "constraint-error":
-        constraints = fields[column].get("constraints", {})
-        if cell in ("", None) and constraints.get("required"):
-            return Problem(shown, row, column, "a value is required but the cell is empty")
-        if "enum" in constraints and cell not in constraints["enum"]:
-            return Problem(
-                shown, row, column, f"{cell!r} is not one of {', '.join(constraints['enum'])}"
-            )
-        return Problem(shown, row, column, f"{cell!r} breaks the constraint: {error.note}")
-    if error.type == "primary-key":
-        key = resource["schema"]["primaryKey"]
-        names = list(fields)
-        values = ", ".join(f"{k}={error.cells[names.index(k)]!r}" for k in key)
-        return Problem(shown, row, key[0], f"duplicate key ({values}); {error.note}")
-    if error.type == "foreign-key":
-        fk = next(
-            f for f in resource["schema"]["foreignKeys"] if [f["fields"]] == error.field_names
-        )
-        target = fk["reference"]["resource"] or resource["name"]
-        value = error.cells[list(fields).index(fk["fields"])]
-        return Problem(
-            shown,
-            row,
-            fk["fields"],
-            f"{value!r} does not match any {fk['reference']['fields']} in {target}.csv",
-        )
-    return Problem(shown, row, column, f"{error.title}: {error.note}")
 
 
 # --------------------------------------------------------------------------- layer 3: tables
@@ -213,7 +532,7 @@ def _schema_problem(shown: str, resource: dict, error) -> Problem:
 
 def unsupported_decisions(decisions: pd.DataFrame, trace: pd.DataFrame) -> list[str]:
     """Return the ids of decisions that no finding in ``trace`` supports."""
-    supported = set(trace.loc[trace["finding_id"].notna(), "decision_id"])
+    supported = set(trace["decision_id"])
     return [d for d in decisions["decision_id"] if d not in supported]
 
 
@@ -222,16 +541,15 @@ def unaccounted_findings(findings: pd.DataFrame, trace: pd.DataFrame) -> list[st
 
     A finding is accounted for when it informs at least one decision in ``trace`` and is
     marked ``acted_on``, or when it informs none, is marked not acted on, and gives a
-    ``reason``. Anything else (a missing reason, or a flag that contradicts the trace) is
-    returned.
+    ``reason``.
     """
     linked = set(trace["finding_id"])
     bad = []
     for f in findings.itertuples():
-        acted = bool(f.acted_on) if pd.notna(f.acted_on) else None
+        acted = _flag(f.acted_on)
         in_trace = f.finding_id in linked
         has_reason = isinstance(f.reason, str) and f.reason.strip() != ""
-        if not ((acted is True and in_trace) or (acted is False and not in_trace and has_reason)):
+        if not ((acted and in_trace) or (not acted and not in_trace and has_reason)):
             bad.append(f.finding_id)
     return bad
 
@@ -242,159 +560,258 @@ def findings_without_evidence(findings: pd.DataFrame, finding_evidence: pd.DataF
     return [f for f in findings["finding_id"] if f not in cited]
 
 
-def cross_table_problems(data_dir: Path, t: dict[str, pd.DataFrame]) -> list[Problem]:
-    """Return the problems that only show when tables are read together."""
-    checker = _CrossTable(Path(data_dir), t)
-    for check in (
-        checker.sample_sizes,
-        checker.group_sizes,
-        checker.codes,
-        checker.segments,
-        checker.quotes,
-        checker.findings,
-        checker.decisions,
-        checker.evidence,
-        checker.expressions,
-    ):
+def _flag(value: object) -> bool:
+    return value is True or value == "true"
+
+
+#: The table (and key) each kind of finding evidence names, and the module that holds it.
+EVIDENCE_TABLES = {
+    "code": ("codes", "code_id"),
+    "quote": ("quotes", "quote_id"),
+    "concept": ("concepts", "concept_id"),
+    "figure": ("published_figures", "figure_id"),
+}
+
+
+def cross_table_problems(
+    data_dir: Path, descriptor: Descriptor, tables: dict[str, pd.DataFrame], package: dict
+) -> list[Problem]:
+    """Return the problems that only show when tables (and the descriptor) are read together.
+
+    ``tables`` are the package's text frames (layer 2 passed); ``package`` its descriptor.
+    """
+    checker = _CrossTable(Path(data_dir), descriptor, tables, package)
+    for check in checker.checks():
         check()
     return checker.problems
 
 
 class _CrossTable:
-    def __init__(self, data_dir: Path, tables: dict[str, pd.DataFrame]):
+    def __init__(
+        self, data_dir: Path, descriptor: Descriptor, tables: dict[str, pd.DataFrame], package: dict
+    ):
         self.dir = data_dir
+        self.d = descriptor
         self.t = tables
+        self.package = package
         self.problems: list[Problem] = []
+        self.lines: dict[str, np.ndarray] = {}
+
+    def has(self, *names: str) -> bool:
+        return all(n in self.t for n in names)
+
+    def checks(self) -> Iterable:
+        yield from (self.activities, self.participants, self.codes, self.segments, self.breakdowns)
+        if self.has("focus_groups"):
+            yield self.group_sizes
+        if self.has("quotes"):
+            yield self.quotes
+        if self.has("findings"):
+            yield from (self.findings, self.decisions, self.evidence)
+        if self.has("survey_items"):
+            yield self.survey
+        if self.has("double_codings"):
+            yield self.double_codings
+        if self.has("published_figures"):
+            yield self.expressions
 
     def add(self, table: str, index: int | None, column: str | None, message: str) -> None:
-        row = None if index is None else int(index) + 2  # header is line 1
-        self.problems.append(Problem(display_path(self.dir / f"{table}.csv"), row, column, message))
+        if index is None:
+            line = None
+        else:
+            if table not in self.lines:
+                text = (self.dir / f"{table}.csv").read_text(encoding="utf-8-sig")
+                self.lines[table] = record_lines(text)
+            line = int(self.lines[table][index])
+        self.problems.append(
+            Problem(display_path(self.dir / f"{table}.csv"), line, column, message)
+        )
 
-    def sample_sizes(self) -> None:
-        people, groups = self.t["participants"], self.t["focus_groups"]
+    def add_descriptor(self, message: str) -> None:
+        self.problems.append(Problem(display_path(self.dir / DESCRIPTOR_FILE), None, None, message))
+
+    # core ------------------------------------------------------------------
+
+    def activities(self) -> None:
+        stages = {s.id: s for s in self.d.stages}
+        people, took_part = self.t["participants"], set(self.d.took_part)
         for i, a in self.t["activities"].iterrows():
-            if pd.isna(a["reported_n"]):
+            stage = stages[a["stage_id"]]
+            if a["method"] not in stage.methods:
+                self.add(
+                    "activities",
+                    i,
+                    "method",
+                    f"{a['method']!r} is not a method stage {stage.id} declares in {DESCRIPTOR_FILE} ({', '.join(stage.methods)})",
+                )
+            if (a["reported_n"] == "") != (a["n_origin"] == ""):
+                self.add(
+                    "activities", i, "n_origin", "give an origin exactly when reported_n is given"
+                )
+            if a["reported_n"] == "":
                 continue
+            reported = int(a["reported_n"])
             own = people[people["activity_id"] == a["activity_id"]]
             if a["unit"] == "groups":
+                if not self.has("focus_groups"):
+                    self.add(
+                        "activities",
+                        i,
+                        "unit",
+                        "counts groups, but the package has no focus_groups.csv",
+                    )
+                    continue
                 got, what = (
-                    (groups["activity_id"] == a["activity_id"]).sum(),
-                    "focus groups in focus_groups.csv",
+                    int((self.t["focus_groups"]["activity_id"] == a["activity_id"]).sum()),
+                    "groups in focus_groups.csv",
                 )
             elif a["unit"] == "programmes":
+                if not self.has("programmes"):
+                    self.add(
+                        "activities",
+                        i,
+                        "unit",
+                        "counts programmes, but the package has no programmes.csv",
+                    )
+                    continue
                 got, what = len(self.t["programmes"]), "programmes in programmes.csv"
-            elif a["method"] == "interview":
-                got, what = (
-                    own["status"].isin(INTERVIEWED).sum(),
-                    "interviewed participants in participants.csv",
-                )
+            elif a["unit"] == "studies":
+                continue  # studies reviewed are not records of the package
             else:
                 got, what = (
-                    (own["status"] == "focus_group").sum(),
-                    "focus-group participants in participants.csv",
+                    int(own["status"].isin(took_part).sum()),
+                    "participants who took part in participants.csv",
                 )
-            if got != a["reported_n"]:
+            if got != reported:
                 self.add(
                     "activities",
                     i,
                     "reported_n",
-                    f"{a['activity_id']} reports {a['reported_n']} {a['unit']} but there are {got} {what}",
+                    f"{a['activity_id']} reports {reported} {a['unit']} but there are {got} {what}",
                 )
 
-    def group_sizes(self) -> None:
+    def participants(self) -> None:
         people = self.t["participants"]
-        members = people.dropna(subset=["group_id"]).groupby("group_id").size()
-        for i, g in self.t["focus_groups"].iterrows():
-            got = int(members.get(g["group_id"], 0))
-            if got != g["size"]:
+        for attribute in self.d.attributes:
+            if attribute.roles is None:
+                continue
+            wrong = (people[attribute.name] != "") & ~people["role"].isin(attribute.roles)
+            for i in people.index[wrong][:PER_CHECK]:
                 self.add(
-                    "focus_groups",
+                    "participants",
                     i,
-                    "size",
-                    f"{g['group_id']} has size {g['size']} but {got} participants name it",
+                    attribute.name,
+                    f"{DESCRIPTOR_FILE} records {attribute.name} only for {', '.join(attribute.roles)}, not {people.at[i, 'role']}",
                 )
-        activity = dict(
-            zip(
-                self.t["focus_groups"]["group_id"],
-                self.t["focus_groups"]["activity_id"],
-                strict=True,
-            )
-        )
-        for i, p in people.dropna(subset=["group_id"]).iterrows():
-            if activity.get(p["group_id"]) != p["activity_id"]:
+        if not self.has("focus_groups"):
+            for i in people.index[people["group_id"] != ""][:PER_CHECK]:
                 self.add(
                     "participants",
                     i,
                     "group_id",
-                    f"group {p['group_id']} belongs to {activity.get(p['group_id'])}, not {p['activity_id']}",
+                    "names a group, but the package has no focus_groups.csv",
+                )
+        if self.has("attendance"):
+            trial = self.t["attendance"].merge(
+                people[["participant_id", "activity_id"]], on="participant_id"
+            )
+            arms = trial.loc[trial["arm"] != "", "activity_id"].unique()
+            if len(arms) > 1:
+                self.add(
+                    "attendance",
+                    None,
+                    "arm",
+                    f"arms are given for more than one activity ({', '.join(sorted(arms))}); a package holds one trial",
                 )
 
     def codes(self) -> None:
         codes = self.t["codes"]
+        method = self.t["activities"].set_index("activity_id")["method"]
+        kinds = {m.id: m.kind for m in self.d.methods}
         activity = dict(zip(codes["code_id"], codes["activity_id"], strict=True))
-        analysed = set(
-            self.t["activities"].query("method in ['interview', 'focus_group']")["activity_id"]
-        )
+        parent = dict(zip(codes["code_id"], codes["parent_id"], strict=True))
         for i, c in codes.iterrows():
-            if c["activity_id"] not in analysed:
+            if kinds[method[c["activity_id"]]] == "review":
                 self.add(
                     "codes",
                     i,
                     "activity_id",
-                    f"{c['activity_id']} is not an interview or focus-group activity",
+                    f"{c['activity_id']} is an evidence review; only interviews, groups, think-aloud and survey answers are coded",
                 )
-            if pd.notna(c["parent_id"]) and activity[c["parent_id"]] != c["activity_id"]:
+            if c["parent_id"] and activity[c["parent_id"]] != c["activity_id"]:
                 self.add(
                     "codes",
                     i,
                     "parent_id",
                     f"parent {c['parent_id']} belongs to {activity[c['parent_id']]}, not {c['activity_id']}",
                 )
+            seen, node = set(), c["code_id"]
+            while node:
+                if node in seen:
+                    self.add(
+                        "codes",
+                        i,
+                        "parent_id",
+                        f"{c['code_id']} is its own ancestor (the parents form a loop)",
+                    )
+                    break
+                seen.add(node)
+                node = parent.get(node, "")
 
-    def _segment_activity(self) -> pd.Series:
+    def segment_activity(self) -> pd.Series:
+        """Return each segment's activity: its group's, else its speaker's."""
         people = self.t["participants"].set_index("participant_id")["activity_id"]
-        groups = self.t["focus_groups"].set_index("group_id")["activity_id"]
         seg = self.t["segments"]
-        by_group = seg["group_id"].map(groups)
-        return by_group.fillna(seg["participant_id"].map(people))
+        by_person = seg["participant_id"].map(people)
+        if not self.has("focus_groups"):
+            return by_person
+        groups = self.t["focus_groups"].set_index("group_id")["activity_id"]
+        return seg["group_id"].map(groups).fillna(by_person)
 
     def segments(self) -> None:
-        seg, people = self.t["segments"], self.t["participants"].set_index("participant_id")
-        method = self.t["activities"].set_index("activity_id")["method"]
-        seg_activity = self._segment_activity()
-        no_source = seg["group_id"].isna() & seg["participant_id"].isna()
-        for i in seg.index[no_source]:
+        seg = self.t["segments"]
+        people = self.t["participants"].set_index("participant_id")
+        activities = self.t["activities"].set_index("activity_id")["method"]
+        group_method = {m.id: m.group_sources for m in self.d.methods}
+        activity = self.segment_activity()
+        by_group = activity.map(activities).map(group_method).fillna(False).astype(bool)
+        person, group = seg["participant_id"] != "", seg["group_id"] != ""
+        for i in seg.index[~person & ~group][:PER_CHECK]:
             self.add(
                 "segments", i, "participant_id", "segment names neither a participant nor a group"
             )
-        interview = seg["group_id"].isna() & seg["participant_id"].notna()
+        for i in seg.index[by_group & ~group & person][:PER_CHECK]:
+            self.add("segments", i, "group_id", "a segment from a group method must name its group")
+        for i in seg.index[~by_group & group][:PER_CHECK]:
+            self.add(
+                "segments",
+                i,
+                "group_id",
+                f"{activity[i]} is not a group method; leave group_id empty",
+            )
+        analysed = set(self.d.analysed)
         status = seg["participant_id"].map(people["status"])
-        for i in seg.index[interview & (status != "interviewed")]:
+        individual = person & ~group
+        for i in seg.index[individual & ~status.isin(analysed)][:PER_CHECK]:
             self.add(
                 "segments",
                 i,
                 "participant_id",
-                f"{seg.at[i, 'participant_id']} has status {status[i]}; only analysed interviews are coded",
+                f"{seg.at[i, 'participant_id']} has status {status[i]}; only analysed participants' transcripts are coded",
             )
-        bad_method = interview & (seg_activity.map(method) != "interview")
-        for i in seg.index[bad_method]:
-            self.add("segments", i, "group_id", "a focus-group segment must name its group")
-        speaker_group = seg["participant_id"].map(people["group_id"])
-        wrong = (
-            seg["group_id"].notna()
-            & seg["participant_id"].notna()
-            & (speaker_group != seg["group_id"])
-        )
-        for i in seg.index[wrong]:
-            self.add(
-                "segments",
-                i,
-                "participant_id",
-                f"speaker {seg.at[i, 'participant_id']} is not a member of {seg.at[i, 'group_id']}",
-            )
+        if self.has("focus_groups"):
+            member_of = seg["participant_id"].map(people["group_id"])
+            wrong = person & group & (member_of != seg["group_id"])
+            for i in seg.index[wrong][:PER_CHECK]:
+                self.add(
+                    "segments",
+                    i,
+                    "participant_id",
+                    f"speaker {seg.at[i, 'participant_id']} is not a member of {seg.at[i, 'group_id']}",
+                )
         codings = self.t["codings"]
         uncoded = ~seg["segment_id"].isin(codings["segment_id"])
-        for i in seg.index[uncoded]:
+        for i in seg.index[uncoded][:PER_CHECK]:
             self.add(
                 "segments",
                 i,
@@ -403,29 +820,67 @@ class _CrossTable:
             )
         code_activity = codings["code_id"].map(self.t["codes"].set_index("code_id")["activity_id"])
         source_activity = codings["segment_id"].map(
-            pd.Series(seg_activity.to_numpy(), index=seg["segment_id"])
+            pd.Series(activity.to_numpy(), index=seg["segment_id"])
         )
-        for i in codings.index[code_activity != source_activity]:
+        for i in codings.index[code_activity != source_activity][:PER_CHECK]:
             self.add(
                 "codings",
                 i,
                 "code_id",
-                f"code {codings.at[i, 'code_id']} belongs to {code_activity[i]} but segment "
-                f"{codings.at[i, 'segment_id']} comes from {source_activity[i]}",
+                f"code {codings.at[i, 'code_id']} belongs to {code_activity[i]} but segment {codings.at[i, 'segment_id']} comes from {source_activity[i]}",
             )
+
+    def breakdowns(self) -> None:
+        codes = set(self.t["codes"]["code_id"])
+        activities = set(self.t["activities"]["activity_id"])
+        for stage in self.d.stages:
+            for breakdown in stage.breakdowns:
+                if breakdown.code not in codes:
+                    self.add_descriptor(
+                        f"stage {stage.id} breaks down code {breakdown.code!r}, which is not in codes.csv"
+                    )
+                denominator = dict(breakdown.percent_of or ())
+                if denominator and denominator["activity"] not in activities:
+                    self.add_descriptor(
+                        f"stage {stage.id} takes percentages of activity {denominator['activity']!r}, which is not in activities.csv"
+                    )
+
+    # modules ---------------------------------------------------------------
+
+    def group_sizes(self) -> None:
+        people, groups = self.t["participants"], self.t["focus_groups"]
+        members = people[people["group_id"] != ""].groupby("group_id").size()
+        for i, g in groups.iterrows():
+            got = int(members.get(g["group_id"], 0))
+            if got != int(g["size"]):
+                self.add(
+                    "focus_groups",
+                    i,
+                    "size",
+                    f"{g['group_id']} has size {g['size']} but {got} participants name it",
+                )
+        activity = dict(zip(groups["group_id"], groups["activity_id"], strict=True))
+        for i, p in people[people["group_id"] != ""].iterrows():
+            if activity[p["group_id"]] != p["activity_id"]:
+                self.add(
+                    "participants",
+                    i,
+                    "group_id",
+                    f"group {p['group_id']} belongs to {activity[p['group_id']]}, not {p['activity_id']}",
+                )
 
     def quotes(self) -> None:
         people = self.t["participants"].set_index("participant_id")
         codes = self.t["codes"].set_index("code_id")
         for i, q in self.t["quotes"].iterrows():
-            if pd.notna(q["participant_id"]):
+            if q["participant_id"]:
                 person = people.loc[q["participant_id"]]
                 if person["label"] != q["label"]:
                     self.add(
                         "quotes",
                         i,
                         "participant_id",
-                        f"{q['participant_id']} is labelled {person['label']}, not {q['label']}",
+                        f"{q['participant_id']} is labelled {person['label']}, not {q['label'] or '(no label)'}",
                     )
                 if person["activity_id"] != q["activity_id"]:
                     self.add(
@@ -434,12 +889,26 @@ class _CrossTable:
                         "participant_id",
                         f"{q['participant_id']} took part in {person['activity_id']}, not {q['activity_id']}",
                     )
-            if pd.notna(q["code_id"]) and codes.at[q["code_id"], "activity_id"] != q["activity_id"]:
+            if q["code_id"] and codes.at[q["code_id"], "activity_id"] != q["activity_id"]:
                 self.add(
                     "quotes",
                     i,
                     "code_id",
                     f"code {q['code_id']} does not belong to {q['activity_id']}",
+                )
+            if q["concept_id"] and not self.has("concepts"):
+                self.add(
+                    "quotes",
+                    i,
+                    "concept_id",
+                    "names a concept, but the package has no concepts.csv (evidence review module)",
+                )
+            if not q["label"] and not q["label_note"]:
+                self.add(
+                    "quotes",
+                    i,
+                    "label_note",
+                    "a quote without a speaker label needs a note saying why",
                 )
 
     def findings(self) -> None:
@@ -447,14 +916,15 @@ class _CrossTable:
         linked = set(trace["finding_id"])
         for fid in unaccounted_findings(findings, trace):
             i = findings.index[findings["finding_id"] == fid][0]
-            if findings.at[i, "acted_on"] and fid not in linked:
+            acted = _flag(findings.at[i, "acted_on"])
+            if acted and fid not in linked:
                 self.add(
                     "findings",
                     i,
                     "acted_on",
                     f"{fid} is marked acted on but informs no decision in trace.csv",
                 )
-            elif not findings.at[i, "acted_on"] and fid in linked:
+            elif not acted and fid in linked:
                 self.add(
                     "findings",
                     i,
@@ -468,6 +938,19 @@ class _CrossTable:
             self.add(
                 "findings", i, "finding_id", f"{fid} cites no evidence in finding_evidence.csv"
             )
+        self.table_membership("findings", findings, ("stage_summary",))
+
+    def table_membership(self, name: str, rows: pd.DataFrame, kinds: tuple[str, ...]) -> None:
+        declared = {t.id: t.kind for t in self.d.tables}
+        for i, row in rows.iterrows():
+            table = row["in_table"]
+            if table and declared[table] not in kinds:
+                self.add(
+                    name,
+                    i,
+                    "in_table",
+                    f"{table} is a {declared[table].replace('_', ' ')} table, which holds no {name}",
+                )
 
     def decisions(self) -> None:
         decisions = self.t["decisions"]
@@ -482,7 +965,7 @@ class _CrossTable:
                     f"{d['decision_id']} has no supporting finding in trace.csv",
                 )
             if d["level"] == "specification" and (
-                pd.isna(d["parent_id"]) or level[d["parent_id"]] != "summary"
+                not d["parent_id"] or level[d["parent_id"]] != "summary"
             ):
                 self.add(
                     "decisions",
@@ -490,11 +973,30 @@ class _CrossTable:
                     "parent_id",
                     f"{d['decision_id']} is a specification, so it must refine a summary decision",
                 )
+            if d["component_id"] and not self.has("components"):
+                self.add(
+                    "decisions",
+                    i,
+                    "component_id",
+                    "names a component, but the package has no components.csv (intervention module)",
+                )
+        summary = decisions[decisions["level"] == "summary"]
+        specification = decisions[decisions["level"] == "specification"]
+        self.table_membership("decisions", summary, ("stage_summary",))
+        self.table_membership("decisions", specification, ("specifications",))
 
     def evidence(self) -> None:
         for i, e in self.t["finding_evidence"].iterrows():
             table, key = EVIDENCE_TABLES[e["evidence_type"]]
-            if e["evidence_id"] not in set(self.t[table][key]):
+            if table not in self.t:
+                module = module_of(table)
+                self.add(
+                    "finding_evidence",
+                    i,
+                    "evidence_type",
+                    f"cites a {e['evidence_type']}, but the package has no {table}.csv ({module.label.lower()} module)",
+                )
+            elif e["evidence_id"] not in set(self.t[table][key]):
                 self.add(
                     "finding_evidence",
                     i,
@@ -502,9 +1004,76 @@ class _CrossTable:
                     f"{e['evidence_id']!r} does not match any {key} in {table}.csv",
                 )
 
+    def survey(self) -> None:
+        items = self.t["survey_items"]
+        method = self.t["activities"].set_index("activity_id")["method"]
+        kinds = {m.id: m.kind for m in self.d.methods}
+        for i, item in items.iterrows():
+            if kinds[method[item["activity_id"]]] != "survey":
+                self.add(
+                    "survey_items",
+                    i,
+                    "activity_id",
+                    f"{item['activity_id']} is not a survey activity",
+                )
+        answers = self.t["survey_responses"]
+        people = self.t["participants"].set_index("participant_id")["activity_id"]
+        item_activity = items.set_index("item_id")["activity_id"]
+        wrong = answers["participant_id"].map(people) != answers["item_id"].map(item_activity)
+        for i in answers.index[wrong][:PER_CHECK]:
+            self.add(
+                "survey_responses",
+                i,
+                "item_id",
+                f"{answers.at[i, 'participant_id']} did not take part in the survey that asks {answers.at[i, 'item_id']}",
+            )
+        scale = answers["item_id"].map(items.set_index("item_id")["scale_id"])
+        values = {s.id: set(s.values) for s in self.d.scales}
+        off = [
+            bool(r) and r not in values[s] for r, s in zip(answers["response"], scale, strict=True)
+        ]
+        for i in answers.index[np.asarray(off, dtype=bool)][:PER_CHECK]:
+            s = self.d.scale(scale[i])
+            self.add(
+                "survey_responses",
+                i,
+                "response",
+                f"{answers.at[i, 'response']!r} is not a value of scale {s.id} ({', '.join(s.values)})",
+            )
+
+    def double_codings(self) -> None:
+        second = self.t["double_codings"]
+        seg = self.t["segments"].set_index("segment_id")
+        same = second["coder_id"] == second["segment_id"].map(seg["coder_id"])
+        for i in second.index[same][:PER_CHECK]:
+            self.add(
+                "double_codings",
+                i,
+                "coder_id",
+                f"{second.at[i, 'coder_id']} coded {second.at[i, 'segment_id']} first; a second coding needs another coder",
+            )
+        activity = pd.Series(
+            self.segment_activity().to_numpy(), index=self.t["segments"]["segment_id"]
+        )
+        code_activity = second["code_id"].map(self.t["codes"].set_index("code_id")["activity_id"])
+        wrong = code_activity != second["segment_id"].map(activity)
+        for i in second.index[wrong][:PER_CHECK]:
+            self.add(
+                "double_codings",
+                i,
+                "code_id",
+                f"code {second.at[i, 'code_id']} does not belong to the analysis of {second.at[i, 'segment_id']}",
+            )
+
     def expressions(self) -> None:
+        # The expression language is the analysis layer's typed measures; import it only here.
+        from compendium.analysis.expressions import expression_problem
+        from compendium.contract.loading import Study, cast_table
+
+        fields = {r["name"]: r["schema"]["fields"] for r in self.package["resources"]}
+        typed = {name: cast_table(frame, fields[name]) for name, frame in self.t.items()}
+        study = Study(self.dir, self.d, typed)
         for i, f in self.t["published_figures"].iterrows():
-            try:
-                parse_expression(f["expression"])
-            except ExpressionError as exc:
-                self.add("published_figures", i, "expression", str(exc))
+            message = expression_problem(f["expression"], study)
+            if message:
+                self.add("published_figures", i, "expression", message)

@@ -16,6 +16,7 @@ overlap; runs into different targets may.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import errno
 import json
 import os
@@ -179,7 +180,11 @@ def replace_package(
         _fsync_dir(staging)
         found = problems(staging)
         if found:
-            raise InvalidPackage(found)
+            # Name the files where they were meant to go: the staging folder is gone by now.
+            staged, meant = display_path(staging), display_path(out_dir)
+            raise InvalidPackage(
+                [dataclasses.replace(p, path=p.path.replace(staged, meant, 1)) for p in found]
+            )
         check_target(out_dir)  # again: it may have changed while the package was made
         if not out_dir.exists():
             os.rename(staging, out_dir)

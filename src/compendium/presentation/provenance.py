@@ -1,7 +1,7 @@
 """Provenance: which chapter made a table or figure, from which data, with which code.
 
-Chapters open with ``chapter = Chapter("service-user-interviews")`` and display every
-table and figure with ``chapter.show(obj)``. Under each one a short line names the chapter,
+Chapters (:mod:`compendium.presentation.chapter`) display every table and figure with
+``chapter.show(obj)``. Under each one a short line names the chapter,
 the data files read to make it (with the first 8 hex digits of their SHA-256), the package
 version and the git commit.
 
@@ -13,7 +13,6 @@ the chapter only when one of those, or its code, changes.
 
 from __future__ import annotations
 
-import html
 import subprocess
 import sys
 from functools import cache
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compendium import __version__, paths
-from compendium.contract.loading import READ_IN_PROCESS, Study, load_study
+from compendium.contract.loading import READ_IN_PROCESS, Study
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,48 +77,20 @@ def kernel_inputs() -> dict[str, object]:
     return {"data": data, "modules": loaded_modules()}
 
 
-def provenance_html(chapter: str, study: Study, resources: set[str]) -> str:
-    """Return the provenance line for an output made by ``chapter`` from ``resources``."""
-    paths_by_name = {name: study.data_dir / f"{name}.csv" for name in sorted(resources)}
-    files = ", ".join(
-        f"<code>{html.escape(p.name)}</code>&nbsp;({study.file_digest(p.name)[:8]})"
-        for p in paths_by_name.values()
+def provenance_html(chapter: str, study: Study, files: set[str]) -> str:
+    """Return the provenance line for an output made by ``chapter`` from the package ``files``."""
+    from compendium.presentation.html import render
+
+    listed = [{"name": name, "digest": study.file_digest(name)[:8]} for name in sorted(files)]
+    return str(
+        render(
+            "provenance.html",
+            chapter=chapter,
+            files=listed,
+            version=__version__,
+            commit=git_commit(),
+        )
     )
-    files = files or "no data files"
-    return (
-        '<p class="provenance">'
-        f"Made by <code>{html.escape(chapter)}</code> from {files}; "
-        f"compendium {html.escape(__version__)}, commit <code>{html.escape(git_commit())}</code>."
-        "</p>"
-    )
-
-
-class Chapter:
-    """One chapter's handle on the data and on how its outputs are shown.
-
-    Parameters
-    ----------
-    name
-        The chapter's page name, e.g. ``"service-user-interviews"``.
-    data_dir
-        The data package to load; by default :func:`compendium.paths.data_dir`.
-    """
-
-    def __init__(self, name: str, data_dir: Path | None = None):
-        self.name = name
-        self.study = load_study(data_dir)
-        self.study.take_read()
-
-    def show(self, obj) -> None:
-        """Display a table or figure, then its provenance line."""
-        from IPython.display import HTML, display
-
-        display(obj)
-        if hasattr(obj, "savefig"):  # matplotlib: shown once, then released
-            import matplotlib.pyplot as plt
-
-            plt.close(obj)
-        display(HTML(provenance_html(self.name, self.study, self.study.take_read())))
 
 
 # --------------------------------------------------------------------------- the provenance page
@@ -152,22 +123,25 @@ def data_files_table(study: Study) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``file``, ``description``, ``rows``, ``bytes`` and ``sha256``; the package
-        descriptor ``datapackage.json`` comes first (it has no rows).
+        Columns ``file``, ``description``, ``rows``, ``bytes`` and ``sha256``; the study
+        descriptor and the package descriptor come first (they have no rows).
     """
     import pandas as pd
 
-    from compendium.contract.loading import read_descriptor
+    from compendium.contract.descriptor import DESCRIPTOR_FILE
+    from compendium.contract.schema import PACKAGE_FILE, read_package_json
 
-    descriptor = read_descriptor(study.data_dir)
+    package = read_package_json(study.data_dir)
+    study.note_read(DESCRIPTOR_FILE)
     rows = [
+        {"file": DESCRIPTOR_FILE, "description": "Study descriptor", "rows": pd.NA},
         {
-            "file": "datapackage.json",
-            "description": descriptor.get("title", "Package descriptor"),
+            "file": PACKAGE_FILE,
+            "description": package.get("title", "Package descriptor"),
             "rows": pd.NA,
-        }
+        },
     ]
-    for resource in descriptor["resources"]:
+    for resource in package["resources"]:
         rows.append(
             {
                 "file": resource["path"],
@@ -176,9 +150,8 @@ def data_files_table(study: Study) -> pd.DataFrame:
             }
         )
     frame = pd.DataFrame(rows).astype({"rows": "Int64"})
-    files = [study.data_dir / name for name in frame["file"]]
-    frame["bytes"] = [p.stat().st_size for p in files]
-    frame["sha256"] = [study.file_digest(p.name) for p in files]
+    frame["bytes"] = [(study.data_dir / name).stat().st_size for name in frame["file"]]
+    frame["sha256"] = [study.file_digest(name) for name in frame["file"]]
     return frame
 
 
