@@ -102,6 +102,7 @@ def _attributes(spec: Spec, role: str, rng: random.Random, fixed: dict) -> dict:
         drawn[name] = (
             fixed[name] if name in fixed else _draw_value(rng, declared[name], distribution, drawn)
         )
+    drawn.update({name: value for name, value in fixed.items() if name not in drawn})
     # Missingness comes last, so that an attribute drawn `by` another always sees a value.
     for name, rate in plan.get("missing", {}).items():
         if name not in fixed and rng.random() < rate:
@@ -1372,7 +1373,7 @@ def scaled_tables(
     spec_path: Path = DEFAULT_SPEC,
     codes=None,
 ) -> dict:
-    """Return synthetic ``participants``, ``attendance``, ``codes``, ``segments`` and ``codings`` at any scale.
+    """Return the core tables (and ``attendance``) of a synthetic package at any scale.
 
     For benchmarks only: the frames have the columns and dtypes of the contract's tables for
     the specification's study (so every analysis function accepts them), people and segments
@@ -1396,7 +1397,7 @@ def scaled_tables(
     Returns
     -------
     dict of pandas.DataFrame
-        Keyed by table name.
+        Keyed by table name; ``attendance`` only when a sample has arms or attendance.
     """
     import numpy as np
     import pandas as pd
@@ -1523,18 +1524,9 @@ def scaled_tables(
             "code_id": np.concatenate([first_code, second_code[twice]]),
         }
     )
-    attendance = (
-        pd.concat(attendance_blocks, ignore_index=True)
-        if attendance_blocks
-        else pd.DataFrame(columns=["participant_id"])
-    )
-    frames = {
-        "participants": people,
-        "attendance": attendance,
-        "codes": codes,
-        "segments": segments,
-        "codings": codings,
-    }
+    frames = {"participants": people, "codes": codes, "segments": segments, "codings": codings}
+    if attendance_blocks:  # only a study with a trial has an attendance table
+        frames["attendance"] = pd.concat(attendance_blocks, ignore_index=True)
     package = schema.package_descriptor(spec.descriptor, set(frames), {})
     fields = {r["name"]: r["schema"]["fields"] for r in package["resources"]}
     for name, frame in frames.items():
