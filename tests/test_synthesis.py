@@ -436,6 +436,67 @@ def test_excerpts_must_cover_every_leaf_code(tmp_path, monkeypatch):
     ]
 
 
+def test_a_mangled_spec_gives_a_specification_error_never_another_exception(tmp_path):
+    # Seeded random edits: a value replaced by one of another type or id, or a key dropped.
+    base = yaml.safe_load(STUDIES["example"][0].read_text(encoding="utf-8"))
+
+    def places(node, where=()):
+        if where:
+            yield where
+        items = (
+            node.items()
+            if isinstance(node, dict)
+            else enumerate(node)
+            if isinstance(node, list)
+            else []
+        )
+        for key, value in items:
+            yield from places(value, where + (key,))
+
+    spec_file = copy_spec("example", tmp_path)
+    everywhere = list(places(base))
+    values = [
+        0,
+        -1,
+        3,
+        1000,
+        0.5,
+        "",
+        "x",
+        None,
+        True,
+        [],
+        {},
+        [1, 2],
+        "S3-TA",
+        "C1",
+        "{k}",
+        "adviser",
+    ]
+    rng = random.Random(13)
+    outcomes = {"refused": 0, "generated": 0}
+    for _ in range(30):
+        spec = json.loads(json.dumps(base))
+        where = rng.choice(everywhere)
+        parent = spec
+        for key in where[:-1]:
+            parent = parent[key]
+        if isinstance(parent, dict) and rng.random() < 0.3:
+            del parent[where[-1]]
+        else:
+            parent[where[-1]] = rng.choice(values)
+        spec_file.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+        try:
+            loaded = load_spec(spec_file)
+            package_files(loaded, build_tables(loaded, 1), 1)
+        except SpecificationError as exc:
+            assert exc.problems and all(str(p).count("\n") == 0 for p in exc.problems), where
+            outcomes["refused"] += 1
+        else:
+            outcomes["generated"] += 1
+    assert outcomes["refused"] >= 15
+
+
 # --------------------------------------------------------------------------- atomic writes
 
 

@@ -298,19 +298,9 @@ def _unique(items: list[dict], key: str, where: str) -> Iterator[tuple[tuple, st
         seen.add(item[key])
 
 
-def _reference_problems(spec: Spec) -> Iterator[tuple[tuple, str]]:
-    d = spec.descriptor
-    data = spec.data
-    stages = [s.id for s in d.stages]
-    methods = {m.id: m for m in d.methods}
-    roles = [r.id for r in d.roles]
-    statuses = [s.id for s in d.statuses]
-    sites = [s.id for s in d.sites]
-    coders = [c["coder_id"] for c in data["coders"]]
-    yield from _unique(data["coders"], "coder_id", "coders")
-    yield from _unique(data["activities"], "activity_id", "activities")
-    activities = {a["activity_id"]: a for a in data["activities"]}
-    for i, activity in enumerate(data["activities"]):
+def _activity_problems(activities: list[dict], d: Descriptor, stages: list[str]):
+    yield from _unique(activities, "activity_id", "activities")
+    for i, activity in enumerate(activities):
         stage = str(activity["stage"])
         if stage not in stages:
             yield ("activities", i, "stage"), not_declared(stage, stages, "a stage")
@@ -323,6 +313,23 @@ def _reference_problems(spec: Spec) -> Iterator[tuple[tuple, str]]:
             )
         if activity.get("reported_n") is not None and "n_origin" not in activity:
             yield ("activities", i), "a reported_n needs its n_origin"
+
+
+def _reference_problems(spec: Spec) -> Iterator[tuple[tuple, str]]:
+    d = spec.descriptor
+    data = spec.data
+    stages = [s.id for s in d.stages]
+    methods = {m.id: m for m in d.methods}
+    roles = [r.id for r in d.roles]
+    statuses = [s.id for s in d.statuses]
+    sites = [s.id for s in d.sites]
+    coders = [c["coder_id"] for c in data["coders"]]
+    yield from _unique(data["coders"], "coder_id", "coders")
+    activity_problems = list(_activity_problems(data["activities"], d, stages))
+    if activity_problems:  # everything below looks activities up by id and method
+        yield from activity_problems
+        return
+    activities = {a["activity_id"]: a for a in data["activities"]}
     for method, weights in data["transcript_coders"].items():
         if method not in methods:
             yield ("transcript_coders", method), not_declared(method, methods, "a method")

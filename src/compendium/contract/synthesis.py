@@ -811,18 +811,24 @@ class _Measures:
             c["activity_id"] == activity and c["parent_id"] is None for c in self.tables["codes"]
         )
 
+    def _table(self, name: str) -> list[dict]:
+        if name not in self.tables:
+            raise ValueError(f"the package has no {name} table")
+        return self.tables[name]
+
     def programmes(self, concept=None):
         if concept is None:
-            return len(self.tables["programmes"])
-        return sum(p["concept_id"] == concept for p in self.tables["programme_concepts"])
+            return len(self._table("programmes"))
+        return sum(p["concept_id"] == concept for p in self._table("programme_concepts"))
 
     def component_quantity(self, component_id):
-        return next(
-            c["quantity"] for c in self.tables["components"] if c["component_id"] == component_id
-        )
+        for component in self._table("components"):
+            if component["component_id"] == component_id:
+                return component["quantity"]
+        raise KeyError(component_id)
 
     def subcomponents(self, component_id):
-        return sum(c["parent_id"] == component_id for c in self.tables["components"])
+        return sum(c["parent_id"] == component_id for c in self._table("components"))
 
     def stages(self):
         return len(self.spec.descriptor.stages)
@@ -857,7 +863,7 @@ def check_figures(spec: Spec, tables: dict[str, list[dict]]) -> None:
     for i, figure in enumerate(spec.get("published_figures", [])):
         try:
             got = measures.evaluate(parse_call(figure["expression"]))
-        except (KeyError, StopIteration, TypeError, ValueError, ZeroDivisionError) as exc:
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
             why = (
                 f"unknown id {exc}"
                 if isinstance(exc, KeyError)
