@@ -181,7 +181,10 @@ class Measures:
             for call, figure in self.published.items():
                 if call.name != "participants":
                     continue
-                Measures.participants.__wrapped__(self, **dict(call.kwargs))
+                try:
+                    Measures.participants.__wrapped__(self, **dict(call.kwargs))
+                except MeasureError:
+                    continue  # a figure that cannot be evaluated is the validator's to report
                 self._selections.setdefault(self.last_selection, figure)
             self.last_selection = kept
         return self._selections
