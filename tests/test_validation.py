@@ -291,7 +291,8 @@ def test_long_lists_are_capped(package_copy):
 def test_cli_exits_1_with_one_line_per_problem(package_copy, capsys):
     set_cell("participants.csv", "S2-SU1", "gender", "unknown")(package_copy)
     assert main(["validate", str(package_copy)]) == 1
-    out = capsys.readouterr().out.strip().splitlines()
-    assert out[-1].endswith(
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].endswith(
         "participants.csv:2: column 'gender': 'unknown' is not one of female, male, other or not stated"
     )
+    assert err[-1] == f"compendium: validate: {package_copy}: 1 problem"

@@ -359,9 +359,29 @@ def read_text_frame(path: Path) -> pd.DataFrame:
             )
         except pd.errors.ParserWarning as warning:
             raise pd.errors.ParserError(str(warning)) from None
-    if frame.isna().to_numpy().any():  # a row shorter than the header
+    if not _rows_as_wide_as_header(path, len(frame.columns)):
         raise pd.errors.ParserError("a row has fewer fields than the header")
     return frame.rename(columns=str.strip)
+
+
+def _rows_as_wide_as_header(path: Path, width: int) -> bool:
+    """Return whether no record has fewer fields than the header (pandas pads short rows).
+
+    Without quotes in the file, every line must hold ``width - 1`` commas, counted with numpy;
+    with quotes, the records are read with the csv module.
+    """
+    raw = path.read_bytes()
+    if b'"' in raw:
+        reader = csv.reader(io.StringIO(raw.decode("utf-8-sig")))
+        return all(len(record) >= width for record in reader if record)
+    data = np.frombuffer(raw, dtype=np.uint8)
+    newlines = np.flatnonzero(data == ord("\n"))
+    ends = np.append(newlines, len(data)) if len(data) and data[-1] != ord("\n") else newlines
+    commas = np.cumsum(data == ord(","))
+    per_line = np.diff(np.concatenate(([0], commas[ends - 1] if len(ends) else [])))
+    lengths = np.diff(np.concatenate(([-1], ends)))
+    non_empty = lengths > 1
+    return bool((per_line[non_empty] >= width - 1).all())
 
 
 def ragged_row(path: Path) -> Problem:
