@@ -7,9 +7,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TOC ?= _toc.yml
-LINT_DIRS = $(wildcard src tests bench)
+LINT_DIRS = $(wildcard src tests bench tools)
+# Every package, transitive ones included, with its hashes (made by `make lock` from pyproject.toml).
+LOCK := requirements/lock.txt
+# uv, pinned and hashed in requirements/uv.txt, lives apart from .venv so that syncing .venv to
+# the lock never removes it.
+UV_HOME := .uv
+UV := $(UV_HOME)/bin/uv
+# uv builds .venv in seconds; INSTALLER=pip is the fallback (same lock, same hashes, minutes).
+INSTALLER ?= uv
+# uv uses the Python that PYTHON names and never downloads one of its own.
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help book verify accept bench test lint data validate serve clean clean-all
+.PHONY: help book verify accept bench test lint data validate serve clean clean-all lock
 
 ## Show this help (the default goal)
 help:
@@ -17,13 +27,37 @@ help:
 	     /^[a-zA-Z0-9_.\/-]+:/{if(desc){t=$$1; sub(/:.*/,"",t); printf "  %-18s %s\n", t, desc}; desc=""; next} \
 	     {desc=""}' $(MAKEFILE_LIST)
 
-## Create .venv and install the package with its pinned test extra
-.venv/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e ".[test]"
-	# rfc3987-syntax (via pytest-notebook->nbdime->jsonschema[format-nongpl]) makes each nbformat validate ~2 s slower; nothing needs it.
-	$(BIN)/pip uninstall -y rfc3987-syntax
+# rfc3987-syntax (via pytest-notebook->nbdime->jsonschema[format-nongpl]) makes each nbformat
+# validation ~2 s slower and nothing needs it: requirements/excludes.txt keeps it out of the lock,
+# and installing the lock without resolving dependencies (uv pip sync, pip --no-deps) never fetches it.
+$(if $(filter $(INSTALLER),uv pip),,$(error INSTALLER must be uv or pip, not '$(INSTALLER)'))
+ifeq ($(INSTALLER),uv)
+INSTALL_NEEDS := $(UV)
+endif
+
+## Create .venv with exactly the packages of requirements/lock.txt (hash-checked), then the package itself (editable)
+.venv/.installed: pyproject.toml $(LOCK) $(INSTALL_NEEDS)
+	$(PYTHON) tools/lock.py check
+ifeq ($(INSTALLER),pip)
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/pip install --no-deps --require-hashes -r $(LOCK)
+	$(BIN)/pip install --no-deps -e .
+else
+	$(UV) venv --quiet --clear --python $(PYTHON) $(VENV)
+	$(UV) pip sync --python $(BIN)/python --require-hashes $(LOCK)
+	$(UV) pip install --python $(BIN)/python --no-deps -e .
+endif
 	touch $@
+
+# The pinned uv (requirements/uv.txt), installed with pip: the only package pip installs here.
+$(UV): requirements/uv.txt
+	rm -rf $(UV_HOME)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes --target $(UV_HOME) -r requirements/uv.txt
+	touch $@
+
+## Lock every dependency again after editing pyproject.toml (requirements/*.txt; LOCK_FLAGS=--upgrade moves all)
+lock: $(UV)
+	$(PYTHON) tools/lock.py compile --uv $(UV) $(LOCK_FLAGS)
 
 ## Build the HTML book: run only chapters whose code, data or package code changed, then render; fails on any warning or failing cell
 book: $(STAMP)
@@ -53,7 +87,7 @@ test: $(STAMP) node_modules/.installed
 	$(MAKE) book
 	$(BIN)/python -m pytest -n 2
 
-## Check style with ruff (src, tests, bench if present)
+## Check style with ruff (src, tests, bench, tools)
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_DIRS)
 	$(BIN)/ruff format --check $(LINT_DIRS)
@@ -74,6 +108,6 @@ serve: book
 clean:
 	rm -rf _build/html _build/jupyter_execute
 
-## Remove all of _build (including the execution cache) and .venv
+## Remove all of _build (including the execution cache), .venv and .uv
 clean-all:
-	rm -rf _build $(VENV)
+	rm -rf _build $(VENV) $(UV_HOME)
