@@ -16,10 +16,12 @@ UV_HOME := .uv
 UV := $(UV_HOME)/bin/uv
 # uv builds .venv in seconds; INSTALLER=pip is the fallback (same lock, same hashes, minutes).
 INSTALLER ?= uv
+# Where the browser tests expect Debian's Chromium (tools/system-packages installs it).
+CHROMIUM ?= /usr/bin/chromium
 # uv uses the Python that PYTHON names and never downloads one of its own.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help book verify accept bench test lint data validate serve clean clean-all lock
+.PHONY: help book verify accept bench test lint data validate serve clean clean-all lock system
 
 ## Show this help (the default goal)
 help:
@@ -59,6 +61,10 @@ $(UV): requirements/uv.txt
 lock: $(UV)
 	$(PYTHON) tools/lock.py compile --uv $(UV) $(LOCK_FLAGS)
 
+## Install the Debian packages the tests need (chromium, npm) as root with apt-get, or print the command and stop
+system:
+	CHROMIUM=$(CHROMIUM) bash tools/system-packages
+
 ## Build the HTML book: run only chapters whose code, data or package code changed, then render; fails on any warning or failing cell
 book: $(STAMP)
 	$(BIN)/python -m compendium.execution --toc $(TOC)
@@ -81,9 +87,9 @@ node_modules/.installed: package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-## Run lint, build the book (-W), then the whole test suite, browser tests included
-test: $(STAMP) node_modules/.installed
-	$(MAKE) lint
+## Install what the tests need (system, then .venv and axe-core), lint, build the book (-W), run the whole suite
+test: system
+	$(MAKE) --no-print-directory node_modules/.installed lint
 	$(MAKE) book
 	$(BIN)/python -m pytest -n 2
 

@@ -329,7 +329,9 @@ async def chromium(profile: Path):
     """
     from playwright.async_api import async_playwright
 
-    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install chromium"
+    assert Path(CHROMIUM).is_file(), (
+        f"{CHROMIUM} is missing: `make test` installs it first (`make system`, tools/system-packages)"
+    )
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             profile,
