@@ -36,6 +36,8 @@ $(if $(filter $(INSTALLER),uv pip),,$(error INSTALLER must be uv or pip, not '$(
 ifeq ($(INSTALLER),uv)
 INSTALL_NEEDS := $(UV)
 endif
+# uv pip sync adds, replaces and removes packages until .venv holds the lock and nothing else, so
+# an existing .venv is kept: deleting one takes longer than syncing it.
 
 ## Create .venv with exactly the packages of requirements/lock.txt (hash-checked), then the package itself (editable)
 .venv/.installed: pyproject.toml $(LOCK) $(INSTALL_NEEDS)
@@ -45,7 +47,7 @@ ifeq ($(INSTALLER),pip)
 	$(BIN)/pip install --no-deps --require-hashes -r $(LOCK)
 	$(BIN)/pip install --no-deps -e .
 else
-	$(UV) venv --quiet --clear --python $(PYTHON) $(VENV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
 	$(UV) pip sync --python $(BIN)/python --require-hashes $(LOCK)
 	$(UV) pip install --python $(BIN)/python --no-deps -e .
 endif
