@@ -46,6 +46,8 @@ DIRECT_PIN = re.compile(
 )
 # A requirement as uv writes it in a lock: name, optional extras, exact version, then hashes.
 LOCKED = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[^\s;\\]+)")
+# The name a requirement starts with, whatever follows it.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 HASH = re.compile(r"--hash=sha256:[0-9a-f]{64}\b")
 
 
@@ -160,9 +162,8 @@ def direct_pins(requirements: list[str], project_name: str) -> tuple[dict[str, s
     for requirement in requirements:
         match = DIRECT_PIN.match(requirement)
         if match is None:
-            if normalise(re.split(r"[\s\[;<>=!~]", requirement.strip(), maxsplit=1)[0]) != (
-                normalise(project_name)
-            ):
+            named = NAME.match(requirement.strip())
+            if not (named and normalise(named.group(0)) == normalise(project_name)):
                 loose.append(requirement)
             continue
         pins[normalise(match["name"])] = match["version"]
