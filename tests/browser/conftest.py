@@ -422,7 +422,9 @@ async def chromium(profile: Path, width: int = WIDE, dark: bool = False):
     """
     from playwright.async_api import async_playwright
 
-    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: apt-get install chromium"
+    assert Path(CHROMIUM).is_file(), (
+        f"{CHROMIUM} is missing: `make test` installs it first (`make system`, tools/system-packages)"
+    )
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             profile,
