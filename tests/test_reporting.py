@@ -66,18 +66,26 @@ def test_marks_and_origins(chapter):
     assert reporting.marked("Text", "paraphrase") == "Text [paraphrase]"
     assert reporting.marked("Text", pd.NA) == "Text"
     measures = chapter.measures
-    assert reporting.number_origin(chapter.study, measures.sources("A2-1.1.1")) == "published"
-    assert reporting.number_origin(chapter.study, measures.references("A2-1.1")) == "published"
-    assert reporting.number_origin(chapter.study, measures.participants(activity="A3-FG")) == (
+    assert reporting.number_origin(chapter, measures.sources("A2-1.1.1")) == "published"
+    assert reporting.number_origin(chapter, measures.references("A2-1.1")) == "published"
+    assert reporting.number_origin(chapter, measures.participants(activity="A3-FG")) == (
         "synthetic"
     )
-    assert reporting.number_origin(chapter.study, 12) == "synthetic"
+    assert reporting.number_origin(chapter, 12) == "synthetic"
+    # A percentage of two published counts is derived from them; of a synthetic one, synthetic.
+    one = measures.participants(activity="A5-INT", attendance_pattern="attended only one session")
+    interviewed = measures.participants(activity="A5-INT", status="interviewed")
+    assert reporting.number_origin(chapter, measures.percent(one, interviewed)) == "derived"
+    stopped = measures.participants(
+        activity="A5-INT", attendance_pattern="attended some sessions, then stopped"
+    )
+    assert reporting.number_origin(chapter, measures.percent(stopped, interviewed)) == "synthetic"
     assert reporting.marked_number(chapter, measures.stages()) == "5 [published]"
 
 
 def test_reconstructed_figures_keep_their_own_origin(chapter):
     analysed = chapter.measures.participants(activity="A2-INT", status="interviewed")
-    assert (analysed.figure_id, reporting.number_origin(chapter.study, analysed)) == (
+    assert (analysed.figure_id, reporting.number_origin(chapter, analysed)) == (
         "PF02",
         "reconstructed",
     )
@@ -434,8 +442,9 @@ def test_delivery_respects_the_small_cell_threshold(chapter, delivered, monkeypa
     monkeypatch.setattr(chapter, "threshold", 3)
     shown = reporting.delivery_display(chapter, activity, taken_up).data
     text = re.sub(r"\s+", " ", text_of(shown))
-    assert "attended most sessions, unsure how many &lt;3 &lt;3" in text
+    assert "attended most sessions, unsure how many &lt;3 &lt;3 [published] [derived]" in text
     assert "attended all 10 sessions offered 7 39 [published] [published]" in text
+    assert "attended some sessions, then stopped 4 22 [synthetic] [synthetic]" in text
 
 
 def test_quantities_carry_their_recorded_origin(chapter):
@@ -450,7 +459,9 @@ def test_tidier_links_components_to_decisions_and_reports_delivery(chapter, deli
     assert f'id="{anchor("component", "K02b")}"' in html
     assert f'<a href="{decision_href("T3.08")}">T3.08</a>' in html
     assert "Ten sessions [paraphrase]</strong> (10 sessions [published])" in html
-    assert "attended some sessions, then stopped: 4 [synthetic] (22%)" in html
+    assert "attended some sessions, then stopped: 4 [synthetic] (22% [synthetic])" in html
+    assert "attended only one session: 2 [published] (11% [derived])" in html
+    assert "attended all 10 sessions offered: 7 [published] (39% [published])" in html
     assert "of 18 [published] participants analysed" in html
 
 

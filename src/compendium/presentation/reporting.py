@@ -117,17 +117,29 @@ def marked(text: object, kind: object) -> str:
     return f"{text} {suffix}" if suffix else str(text)
 
 
-def number_origin(study, value) -> str:
-    """Return the origin of a number: the published figure's origin, else synthetic or from the data."""
+def number_origin(chapter, value) -> str:
+    """Return the origin of a number shown on ``chapter``'s page.
+
+    A measured value that reproduces a row of ``published_figures`` has that row's origin. A
+    percentage of measured values is ``derived`` when every number it is computed from has an
+    origin the paper supports (published or derived); any other number is ``synthetic`` on a
+    synthetic package and ``from the data`` on a real one.
+    """
     origin = getattr(value, "origin", None)
     if origin:
         return str(origin)
-    return "synthetic" if study.synthetic else "from the data"
+    call = getattr(value, "call", None)
+    if call is not None and call.name == "percent":
+        parts = [v for _, v in call.kwargs if hasattr(v, "kwargs")]
+        origins = [chapter.measures.published.get(part, (None, None))[1] for part in parts]
+        if parts and all(o in ("published", "derived") for o in origins):
+            return "derived"
+    return "synthetic" if chapter.study.synthetic else "from the data"
 
 
 def marked_number(chapter, value) -> str:
     """Return a number as prose shows it (through disclosure control), with its origin mark."""
-    return marked(chapter.shown_number(value), number_origin(chapter.study, value))
+    return marked(chapter.shown_number(value), number_origin(chapter, value))
 
 
 def glue_marked(chapter, name: str, value) -> None:
@@ -285,8 +297,8 @@ def concept_evidence_rows(chapter, table_id: str, links: pd.DataFrame) -> pd.Dat
                 held = measures.programmes(c.concept_id)
                 if held:
                     text = (
-                        f"{held} {mark(number_origin(study, held))} of "
-                        f"{total} {mark(number_origin(study, total))} reviewed programmes"
+                        f"{held} {mark(number_origin(chapter, held))} of "
+                        f"{total} {mark(number_origin(chapter, total))} reviewed programmes"
                     )
                     result.append((c.concept_id, stage_id, "programmes", text, held))
                 if isinstance(c.review_statement, str):
@@ -297,7 +309,7 @@ def concept_evidence_rows(chapter, table_id: str, links: pd.DataFrame) -> pd.Dat
             count = measures.sources(link.code_id)
             text = (
                 f"{marked(link.name, link.name_wording)}: {chapter.shown_number(count)} "
-                f"{_unit(chapter, link.activity_id)} {mark(number_origin(study, count))}"
+                f"{_unit(chapter, link.activity_id)} {mark(number_origin(chapter, count))}"
             )
             result.append((link.concept_id, stage_id, "code", text, count))
     frame = pd.DataFrame(result, columns=["concept_id", "stage_id", "kind", "text", "value"])
@@ -525,8 +537,8 @@ def _code_evidence(chapter, code_id: str) -> str:
     sources, references = measures.sources(code_id), measures.references(code_id)
     return (
         f"Code {code_id} \u201c{marked(codes.at[code_id, 'name'], codes.at[code_id, 'name_wording'])}\u201d: "
-        f"{chapter.shown_number(sources)} sources {mark(number_origin(study, sources))}, "
-        f"{references} references {mark(number_origin(study, references))}"
+        f"{chapter.shown_number(sources)} sources {mark(number_origin(chapter, sources))}, "
+        f"{references} references {mark(number_origin(chapter, references))}"
     )
 
 
@@ -540,8 +552,8 @@ def _concept_evidence_text(chapter, concept_id: str) -> str:
     if held:
         total = measures.programmes()
         parts.append(
-            f"in {held} {mark(number_origin(study, held))} of {total} "
-            f"{mark(number_origin(study, total))} reviewed programmes"
+            f"in {held} {mark(number_origin(chapter, held))} of {total} "
+            f"{mark(number_origin(chapter, total))} reviewed programmes"
         )
     return f"Concept \u201c{marked(concept['name'], concept['wording'])}\u201d: {'; '.join(parts) or 'no review evidence'}"
 
@@ -740,7 +752,7 @@ def delivery(chapter, activity: str) -> pd.DataFrame:
             "percent": pd.Series(
                 [measures.percent(n, analysed, "half_up") for n in counts], dtype=object
             ),
-            "origin": [number_origin(study, n) for n in counts],
+            "origin": [number_origin(chapter, n) for n in counts],
         }
     )
     frame.attrs["analysed"] = analysed
@@ -751,6 +763,13 @@ def _percent_shown(chapter, count, percent) -> str:
     """Return a percentage as shown: hidden with its count when the count is a small cell."""
     shown = chapter.shown_number(count)
     return shown if shown != str(count) else str(percent)
+
+
+def _percent_text(chapter, count, percent) -> str:
+    """Return a percentage for prose with its mark, e.g. ``39% [published]``; hidden with its count."""
+    shown = _percent_shown(chapter, count, percent)
+    text = f"{shown}%" if shown == str(percent) else shown
+    return marked(text, number_origin(chapter, percent))
 
 
 def delivery_display(chapter, activity: str | None, taken_up: pd.DataFrame | None):
@@ -765,15 +784,15 @@ def delivery_display(chapter, activity: str | None, taken_up: pd.DataFrame | Non
         return chapter.not_applicable("no analysed participant has attendance recorded.")
     shown = pd.DataFrame(
         {
-            "Attendance": taken_up["attendance"],
             "Participants": [chapter.shown_number(n) for n in taken_up["participants"]],
             "%": [
                 _percent_shown(chapter, n, p)
                 for n, p in zip(taken_up["participants"], taken_up["percent"], strict=True)
             ],
             "Origin of count": [mark(o) for o in taken_up["origin"]],
-            "Origin of %": [mark(number_origin(chapter.study, p)) for p in taken_up["percent"]],
-        }
+            "Origin of %": [mark(number_origin(chapter, p)) for p in taken_up["percent"]],
+        },
+        index=pd.Index(taken_up["attendance"], name="Attendance"),
     )
     caption = (
         f"How the analysed participants of {chapter.label(activity)} took the intervention up; "
@@ -797,7 +816,7 @@ def quantity(chapter, component_id: str) -> str:
     component = chapter.study.components.set_index("component_id").loc[component_id]
     value = chapter.measures.component_quantity(component_id)
     declared = component["quantity_origin"]
-    origin = declared if isinstance(declared, str) else number_origin(chapter.study, value)
+    origin = declared if isinstance(declared, str) else number_origin(chapter, value)
     shown = f"{float(value):g}"
     unit = component["unit"]
     return marked(f"{shown} {unit}" if isinstance(unit, str) else shown, origin)
@@ -856,7 +875,7 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
                 "title": f"{chapter.label(activity)}, of {marked_number(chapter, analysed)} participants analysed:",
                 "lines": [
                     f"{r.attendance}: {marked_number(chapter, r.participants)} "
-                    f"({_percent_shown(chapter, r.participants, r.percent)}%)"
+                    f"({_percent_text(chapter, r.participants, r.percent)})"
                     for r in taken_up.itertuples()
                 ],
             }
@@ -872,7 +891,7 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
             "tidier.html",
             caption="The intervention by TIDieR item, each component with the decisions that shaped it",
             items=items,
-            none=NONE_MARK,
+            empty=NONE_MARK,
         ),
         *reads,
     )
@@ -941,6 +960,5 @@ def reproduction_by_origin(chapter, table: pd.DataFrame, by_origin: pd.DataFrame
     from compendium.analysis.reproduction import files_read
 
     reads = {"published_figures.csv"} | files_read(table["expression"], _present(chapter))
-    return _reads(
-        chapter, styled_table(shown.reset_index(), "reproduction-by-origin", caption), *reads
-    )
+    styler = styled_table(shown.reset_index(), "reproduction-by-origin", caption, hide_index=True)
+    return _reads(chapter, styler, *reads)

@@ -84,72 +84,77 @@ def stage_overview_figure(chapter, stages: pd.DataFrame | None = None) -> Access
     colours = dict(zip(phases, plt.get_cmap("Pastel1").colors, strict=False))
     hatches = {p: PHASE_HATCHES[i % len(PHASE_HATCHES)] for i, p in enumerate(phases)}
     n = len(stages)
-    longest = max((len(d) for d in stages["decisions"]), default=0)
-    fig, ax = plt.subplots(figsize=(max(2.7 * n, 6), 3.2 + 1.15 * longest), layout="constrained")
+    texts = [
+        "\n\n".join(_wrap(marked(d, w), 22) for d, w in row) or "(no summary decision recorded)"
+        for row in stages["decisions"]
+    ]
+    # Lay out in inches from the top, so the figure is as tall as its longest column needs.
+    line = 0.14
+    below = max(t.count("\n") + 1 for t in texts) * line + 0.25 if has_decisions else 0
+    height = 1.55 + below
+    fig, ax = plt.subplots(figsize=(max(1.75 * n, 5.5), height + 0.45), layout="constrained")
     ax.set_xlim(0, n)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(height, 0)
     ax.axis("off")
-    top = 0.97
     for phase, members in stages.groupby("phase", sort=False).groups.items():
         first, last = min(members), max(members)
         ax.add_patch(
             FancyBboxPatch(
-                (first + 0.05, top - 0.07),
-                last - first + 0.9,
-                0.06,
-                boxstyle="round,pad=0.005",
+                (first + 0.04, 0.05),
+                last - first + 0.92,
+                0.32,
+                boxstyle="round,pad=0.01",
                 facecolor=colours[phase],
                 hatch=hatches[phase],
                 edgecolor="black",
                 linewidth=0.8,
             )
         )
-        label = stages.loc[first, "phase_label"]
         ax.text(
             (first + last + 1) / 2,
-            top - 0.04,
-            f"Phase: {label}",
+            0.21,
+            f"Phase: {stages.loc[first, 'phase_label']}",
             ha="center",
             va="center",
             fontsize=9,
             weight="bold",
-            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5},
         )
     for i, row in enumerate(stages.itertuples()):
         x = i + 0.5
         ax.text(
             x,
-            top - 0.17,
-            f"Stage {row.stage_id}\n{_wrap(row.name, 22)}",
+            0.8,
+            f"Stage {row.stage_id}\n{_wrap(row.name, 18)}",
             ha="center",
             va="center",
             fontsize=9,
+            # The stage sits under its phase's labelled, hatched band; its box stays plain to read.
             bbox={
-                "boxstyle": "round,pad=0.5",
+                "boxstyle": "round,pad=0.4",
                 "facecolor": colours[row.phase],
                 "edgecolor": "black",
-                "hatch": hatches[row.phase],
             },
         )
         if i < n - 1:
             ax.annotate(
                 "",
-                xy=(i + 1.1, top - 0.17),
-                xytext=(i + 0.9, top - 0.17),
+                xy=(i + 1.12, 0.8),
+                xytext=(i + 0.88, 0.8),
                 arrowprops={"arrowstyle": "->", "lw": 1.4},
             )
         if not has_decisions:
             continue
-        ax.annotate("", xy=(x, top - 0.3), xytext=(x, top - 0.24), arrowprops={"arrowstyle": "->"})
-        text = "\n\n".join(_wrap(marked(d, w), 26) for d, w in row.decisions)
+        ax.annotate("", xy=(x, 1.42), xytext=(x, 1.12), arrowprops={"arrowstyle": "->"})
         ax.text(
             x,
-            top - 0.31,
-            text or "(no summary decision recorded)",
+            1.5,
+            texts[i],
             ha="center",
             va="top",
             fontsize=8,
-            bbox={"boxstyle": "round,pad=0.5", "facecolor": "white", "edgecolor": "grey"},
+            linespacing=1.15,
+            bbox={"boxstyle": "round,pad=0.4", "facecolor": "white", "edgecolor": "grey"},
         )
     framework = chapter.descriptor.framework.name
     decisions = [w for ds in stages["decisions"] for _, w in ds]
