@@ -12,12 +12,13 @@ import pytest
 
 from compendium import paths
 from compendium.contract.loading import load_study
-from compendium.contract.synthesis import synthesize
 
 
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory) -> Path:
     """A package generated with the book's seed, in a temporary directory."""
+    from compendium.contract.synthesis import synthesize
+
     return synthesize(2017, tmp_path_factory.mktemp("generated") / "data")
 
 

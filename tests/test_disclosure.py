@@ -1,75 +1,60 @@
-"""Small-cell suppression: the threshold's sources and what gets suppressed."""
+"""Disclosure control: small counts hidden, and no hidden count recoverable from the others."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from compendium.analysis import disclosure
-from compendium.analysis.disclosure import small_cell_threshold, suppress_small_counts
+from compendium import paths
+from compendium.analysis.characteristics import characteristics_table
+from compendium.analysis.disclosure import cells_to_hide, protect_series, small_cell_threshold
+from compendium.contract.descriptor import read_descriptor
 
 
-@pytest.fixture
-def table() -> pd.DataFrame:
-    return pd.DataFrame({"n": [0, 1, 2, 3, 10], "%": [0.0, 6.2, 12.5, 18.8, 62.5]})
+def test_threshold_comes_from_the_study_descriptor(monkeypatch):
+    monkeypatch.delenv("COMPENDIUM_SMALL_CELL", raising=False)
+    assert small_cell_threshold(read_descriptor(paths.DEFAULT_DATA_DIR)) == 0
 
 
-def test_threshold_zero_shows_every_count(table):
-    shown = suppress_small_counts(table, ["n"], ["%"], 0)
-    assert shown["n"].tolist() == [0, 1, 2, 3, 10]
-    assert shown["%"].tolist() == [0.0, 6.2, 12.5, 18.8, 62.5]
+def test_the_environment_overrides_the_descriptor(monkeypatch):
+    monkeypatch.setenv("COMPENDIUM_SMALL_CELL", "5")
+    assert small_cell_threshold(read_descriptor(paths.DEFAULT_DATA_DIR)) == 5
 
 
-def test_counts_below_threshold_and_their_percentages_are_suppressed(table):
-    shown = suppress_small_counts(table, ["n"], ["%"], 3)
-    assert shown["n"].tolist() == [0, "<3", "<3", 3, 10]
-    assert shown["%"].tolist() == [0.0, "<3", "<3", 18.8, 62.5]
-
-
-def test_missing_counts_are_left_alone():
-    table = pd.DataFrame({"n": pd.array([pd.NA, 1], dtype="Int64"), "%": [pd.NA, 50.0]})
-    shown = suppress_small_counts(table, ["n"], ["%"], 5)
-    assert pd.isna(shown["n"].iloc[0]) and shown["n"].iloc[1] == "<5"
-
-
-def test_mismatched_columns_are_refused(table):
-    with pytest.raises(ValueError, match="exactly one percentage column"):
-        suppress_small_counts(table, ["n"], [], 3)
-
-
-def test_threshold_comes_from_pyproject(tmp_path, monkeypatch):
-    monkeypatch.delenv(disclosure.ENV_VAR, raising=False)
-    config = tmp_path / "pyproject.toml"
-    config.write_text("[tool.compendium]\nsmall_cell_threshold = 5\n", encoding="utf-8")
-    assert small_cell_threshold(config) == 5
-
-
-def test_project_configuration_is_zero(monkeypatch):
-    monkeypatch.delenv(disclosure.ENV_VAR, raising=False)
-    assert small_cell_threshold() == 0
-
-
-def test_environment_overrides_pyproject(tmp_path, monkeypatch):
-    config = tmp_path / "pyproject.toml"
-    config.write_text("[tool.compendium]\nsmall_cell_threshold = 5\n", encoding="utf-8")
-    monkeypatch.setenv(disclosure.ENV_VAR, "11")
-    assert small_cell_threshold(config) == 11
-
-
-def test_missing_configuration_means_zero(tmp_path, monkeypatch):
-    monkeypatch.delenv(disclosure.ENV_VAR, raising=False)
-    assert small_cell_threshold(tmp_path / "absent.toml") == 0
-
-
-def test_bad_environment_value_is_named(monkeypatch):
-    monkeypatch.setenv(disclosure.ENV_VAR, "five")
-    with pytest.raises(ValueError, match="COMPENDIUM_SMALL_CELL.*'five' is not a whole number"):
+def test_a_bad_environment_value_is_named(monkeypatch):
+    monkeypatch.setenv("COMPENDIUM_SMALL_CELL", "five")
+    with pytest.raises(
+        ValueError,
+        match="environment variable COMPENDIUM_SMALL_CELL: small-cell threshold 'five' is not a whole number",
+    ):
         small_cell_threshold()
 
 
-def test_negative_configured_value_names_the_file(tmp_path, monkeypatch):
-    monkeypatch.delenv(disclosure.ENV_VAR, raising=False)
-    config = tmp_path / "pyproject.toml"
-    config.write_text("[tool.compendium]\nsmall_cell_threshold = -1\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"pyproject.toml: \[tool.compendium\].*must be 0 or more"):
-        small_cell_threshold(config)
+def test_small_counts_are_hidden_and_a_lone_one_gets_a_partner():
+    # 1 hidden alone could be worked out as 20 - 12 - 7; the next smallest cell goes too.
+    assert cells_to_hide([12, 7, 1], 5) == {1, 2}
+    # two small cells already protect each other
+    assert cells_to_hide([12, 3, 1], 5) == {1, 2}
+    # a cell equal to the whole group, beside zeros, is hidden with a zero
+    assert cells_to_hide([0, 4, 0], 5) == {0, 1}
+    assert cells_to_hide([12, 7, 6], 5) == set()
+    assert cells_to_hide([12, 1], 0) == set()
+
+
+def test_a_breakdown_whose_total_is_not_known_needs_no_partner():
+    assert cells_to_hide([12, 7, 1], 5, total_known=False) == {2}
+    shown = protect_series(pd.Series([12, 7, 1], index=["a", "b", "c"]), 5)
+    assert shown.tolist() == [12, "<5", "<5"]
+
+
+def test_no_shown_count_is_small_and_no_hidden_one_can_be_recovered(study):
+    descriptor = study.descriptor
+    people = study.participants[study.participants["activity_id"] == "A3-FG"]
+    table = characteristics_table(people, descriptor, threshold=5)
+    counts = table[[c for c in table.columns if c[1] == "n"]]
+    for column in counts.columns:
+        for _, block in counts[column].groupby(level=0):
+            shown = [v for v in block if not isinstance(v, str) and not pd.isna(v)]
+            hidden = [v for v in block if v == "<5"]
+            assert all(v == 0 or v >= 5 for v in shown)
+            assert len(hidden) != 1  # one hidden cell alone would be the group's n minus the rest

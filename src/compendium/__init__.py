@@ -1,6 +1,10 @@
-"""Executable research compendium for Milton et al. (2017), BMC Research Notes 10:588.
+"""An engine that turns an intervention-development study's data package into an executable book.
 
-The package holds every computation the book shows; the chapters only call it.
+Layers, each a subpackage: ``contract`` (the study descriptor, Table Schemas, validation,
+loading, the synthetic generator), ``analysis`` (pure computations from tables to tables),
+``presentation`` (chapters, tables, figures, HTML) and ``build`` (templates, execution,
+verification, the Sphinx extension). Nothing in the package is specific to one study: a study's
+words live in its own descriptor and data.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

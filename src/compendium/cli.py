@@ -1,4 +1,4 @@
-"""Command line: ``python -m compendium {synth,validate,reproduce,codebook}``.
+"""Command line: ``python -m compendium {synth,validate,reproduce,codebook,import-codebook,export-project}``.
 
 Each command exits 0 on success and 1 on a data problem, printing one line per problem;
 ``reproduce`` also exits 1 when any regenerated figure differs from the paper's.
@@ -14,8 +14,15 @@ import pandas as pd
 
 from compendium import paths
 from compendium.contract.loading import load_study
-from compendium.contract.refiqda import codebook_problems, codebook_xml
-from compendium.contract.synthesis import SpecificationError, synthesize
+from compendium.contract.refiqda import (
+    IMPORTED_NAME_WORDING,
+    NAME_WORDINGS,
+    ExchangeError,
+    codebook_problems,
+    codebook_xml,
+    export_project,
+    import_codebook,
+)
 from compendium.contract.validation import InvalidPackage, validate_package
 
 
@@ -26,6 +33,8 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 def _synth(args: argparse.Namespace) -> int:
     try:
+        from compendium.contract.synthesis import SpecificationError, synthesize
+
         out = synthesize(args.seed, Path(args.out))
     except (InvalidPackage, SpecificationError) as exc:
         print(f"synth: nothing written: {exc}", file=sys.stderr)
@@ -99,6 +108,41 @@ def _codebook(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_codebook(args: argparse.Namespace) -> int:
+    data_dir = _data_dir(args)
+    try:
+        rows = import_codebook(
+            Path(args.codebook),
+            args.activity,
+            data_dir,
+            prefix=args.prefix,
+            name_wording=args.name_wording,
+        )
+    except ExchangeError as exc:
+        print(f"compendium: import-codebook: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"import-codebook: wrote {len(rows)} codes of {args.activity} "
+        f"from {args.codebook} to {data_dir / 'codes.csv'}"
+    )
+    return 0
+
+
+def _export_project(args: argparse.Namespace) -> int:
+    data_dir = _data_dir(args)
+    try:
+        counts = export_project(data_dir, Path(args.out))
+    except ExchangeError as exc:
+        print(f"compendium: export-project: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"export-project: wrote {args.out} (REFI-QDA project, schema-valid, {counts['bytes']} "
+        f"bytes): {counts['sources']} sources, {counts['selections']} coded selections, "
+        f"{counts['codings']} codings, {counts['codes']} codes, {counts['users']} coders"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for the ``compendium`` command."""
     parser = argparse.ArgumentParser(prog="compendium", description=__doc__.splitlines()[0])
@@ -120,6 +164,40 @@ def build_parser() -> argparse.ArgumentParser:
     codebook.add_argument("--out", help="output file (default: <activity>.qdc)")
     codebook.add_argument("--data-dir", help="package directory (default: data/)")
     codebook.set_defaults(run=_codebook)
+    importer = sub.add_parser(
+        "import-codebook",
+        help="replace one analysis's codes with a REFI-QDA codebook (.qdc)",
+        description="Read a REFI-QDA codebook into one analysis's rows of codes.csv. Codes get "
+        "ids by position (<prefix>-1, <prefix>-1.1, ...); nothing is written unless the "
+        "codebook is schema-valid and the package stays valid.",
+    )
+    importer.add_argument("codebook", help="the .qdc file to read")
+    importer.add_argument("--activity", required=True, help="analysis to replace, e.g. A2-INT")
+    importer.add_argument(
+        "--data", "--data-dir", dest="data_dir", help="package directory (default: data/)"
+    )
+    importer.add_argument(
+        "--prefix",
+        help="code id prefix (default: the one the analysis's codes use now, e.g. A2)",
+    )
+    importer.add_argument(
+        "--name-wording",
+        choices=NAME_WORDINGS,
+        default=IMPORTED_NAME_WORDING,
+        help=f"name_wording of codes whose name is new (default: {IMPORTED_NAME_WORDING})",
+    )
+    importer.set_defaults(run=_import_codebook)
+    exporter = sub.add_parser(
+        "export-project",
+        help="export the whole coded project as a REFI-QDA project (.qdpx)",
+        description="Write codes, coders, sources (the synthetic excerpts) and every coded "
+        "segment as a REFI-QDA project archive, checked against Project.xsd first.",
+    )
+    exporter.add_argument("out", help="the .qdpx file to write")
+    exporter.add_argument(
+        "--data", "--data-dir", dest="data_dir", help="package directory (default: data/)"
+    )
+    exporter.set_defaults(run=_export_project)
     return parser
 
 

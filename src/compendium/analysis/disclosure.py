@@ -55,33 +55,80 @@ def is_small(count: object, threshold: int) -> bool:
     return not pd.isna(count) and 0 < count < threshold
 
 
-def suppress_small_counts(
-    table: pd.DataFrame, count_columns: list, percent_columns: list, threshold: int
-) -> pd.DataFrame:
-    """Return ``table`` with small counts, and their percentages, replaced by ``"<threshold"``.
+def marker(threshold: int) -> str:
+    """Return what a suppressed cell shows, e.g. ``"<5"``."""
+    return f"<{threshold}"
+
+
+def cells_to_hide(counts: list, threshold: int, total_known: bool = True) -> set[int]:
+    """Return the positions of a set of counts to hide so no hidden one can be worked out.
+
+    Primary suppression hides every count from 1 to ``threshold - 1``. When the counts add up
+    to a total the reader knows (a group's n), one hidden cell alone could be recovered by
+    subtraction, so secondary suppression also hides the smallest other cell (a non-zero one
+    if there is one).
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Counts and percentages; ``count_columns[i]`` pairs with ``percent_columns[i]``.
-    count_columns, percent_columns : list
-        Column labels of the counts and of the matching percentages.
-    threshold : int
-        Counts from 1 to ``threshold - 1`` are suppressed; 0 or 1 suppresses nothing.
+    counts
+        Whole numbers (NA for cells that do not apply), e.g. one characteristic of one group.
+    threshold
+        The small-cell threshold; 0 or 1 hides nothing.
+    total_known
+        Whether the counts' sum is shown or known elsewhere.
+    """
+    values = [None if pd.isna(c) else int(c) for c in counts]
+    hidden = {i for i, c in enumerate(values) if c is not None and is_small(c, threshold)}
+    if total_known and len(hidden) == 1:
+        others = [(c == 0, c, i) for i, c in enumerate(values) if c is not None and i not in hidden]
+        if others:
+            hidden.add(min(others)[2])
+    return hidden
+
+
+def protect_counts(table: pd.DataFrame, threshold: int, group_sizes: list[int]) -> pd.DataFrame:
+    """Return a characteristics table with small and recoverable counts replaced by the marker.
+
+    Parameters
+    ----------
+    table
+        Rows indexed by (characteristic, category); columns (group, ``n``) and (group, ``%``)
+        in pairs, as :func:`compendium.analysis.characteristics.characteristics_table` makes.
+    threshold
+        The small-cell threshold.
+    group_sizes
+        Each group's n, in column order; a characteristic's categories add up to it, so a
+        lone hidden cell gets a secondary one (see :func:`cells_to_hide`). A numeric summary
+        of a group smaller than the threshold is hidden too.
 
     Returns
     -------
     pandas.DataFrame
-        A copy whose suppressed cells hold the marker; other cells are unchanged.
+        A copy (object dtype) whose hidden cells, and their percentages, hold the marker.
     """
-    if len(count_columns) != len(percent_columns):
-        raise ValueError("each count column needs exactly one percentage column")
     result = table.astype(object)
-    marker = f"<{threshold}"
-    for count, percent in zip(count_columns, percent_columns, strict=True):
-        small = table[count].map(lambda n: is_small(n, threshold)).astype(bool)
-        result.loc[small, count] = marker
-        result.loc[small, percent] = marker
+    if threshold <= 1:
+        return result
+    pairs = list(zip(table.columns[0::2], table.columns[1::2], strict=True))
+    for (count, percent), size in zip(pairs, group_sizes, strict=True):
+        for characteristic in dict.fromkeys(table.index.get_level_values(0)):
+            block = table.loc[characteristic, count]
+            rows = [(characteristic, category) for category in block.index]
+            if any(isinstance(v, str) for v in block):  # a numeric summary: median (range)
+                if size < threshold:
+                    result.loc[rows, count] = marker(threshold)
+                continue
+            for i in cells_to_hide(list(block), threshold):
+                result.loc[rows[i], count] = marker(threshold)
+                result.loc[rows[i], percent] = marker(threshold)
+    return result
+
+
+def protect_series(counts: pd.Series, threshold: int, total_known: bool = True) -> pd.Series:
+    """Return a breakdown of counts (e.g. attendance patterns) with hidden cells as the marker."""
+    result = counts.astype(object).copy()
+    for i in cells_to_hide(list(counts), threshold, total_known):
+        result.iloc[i] = marker(threshold)
     return result
 
 

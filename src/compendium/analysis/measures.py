@@ -123,6 +123,9 @@ def measure(people: str | None = None) -> Callable:
             else:
                 count = None
             figure = self.published.get(call)
+            if figure is None and function.__name__ == "participants":
+                # The same people, asked for another way, are the same published count.
+                figure = self.published_selections().get(self.last_selection)
             kind = Count if float(value).is_integer() else Quantity
             number = kind(int(value) if kind is Count else value)
             return number._tag(call, figure, count)
@@ -151,6 +154,8 @@ class Measures:
         self.study = study
         self._counts: pd.DataFrame | None = None
         self.published: dict[Call, tuple[str, str]] = {}
+        self.last_selection: frozenset = frozenset()
+        self._selections: dict[frozenset, tuple[str, str]] | None = None
         if study.has("published_figures"):
             from compendium.analysis.expressions import canonical_call
 
@@ -162,6 +167,27 @@ class Measures:
                     self.published[canonical_call(expression)] = (figure_id, origin)
                 except MeasureError:
                     continue  # reported by the validator, not here
+
+    def published_selections(self) -> dict[frozenset, tuple[str, str]]:
+        """Return, for each published count of participants, the set of people it counts.
+
+        A chapter may count the same people with other filters than the paper's expression
+        (the interviewees who attended all ten sessions, or those who said they did); it is
+        still the paper's number, so its origin is looked up by the people, not the wording.
+        """
+        if self._selections is None:
+            self._selections = {}
+            kept = self.last_selection
+            for call, figure in self.published.items():
+                if call.name != "participants":
+                    continue
+                try:
+                    Measures.participants.__wrapped__(self, **dict(call.kwargs))
+                except MeasureError:
+                    continue  # a figure that cannot be evaluated is the validator's to report
+                self._selections.setdefault(self.last_selection, figure)
+            self.last_selection = kept
+        return self._selections
 
     # helpers ---------------------------------------------------------------
 
@@ -179,15 +205,18 @@ class Measures:
 
     def counts(self) -> pd.DataFrame:
         """Return sources and references of every code (:func:`compendium.analysis.themes.code_counts`)."""
+        s = self.study
         if self._counts is None:
-            s = self.study
             self._counts = code_counts(s.codes, s.segments, s.codings)
+        else:  # the counts rest on these files whenever they are used, not only when first made
+            for name in ("codes", "segments", "codings"):
+                s.note_read(f"{name}.csv")
         return self._counts
 
-    def people(self) -> pd.DataFrame:
-        """Return participants joined with their trial allocation and attendance, if any."""
+    def people(self, columns=()) -> pd.DataFrame:
+        """Return participants, joined with their trial allocation and attendance when ``columns`` need it."""
         people = self.study.participants
-        if self.study.has("attendance"):
+        if self.study.has("attendance") and any(c not in people.columns for c in columns):
             people = people.merge(self.study.attendance, on="participant_id", how="left")
         return people
 
@@ -196,7 +225,7 @@ class Measures:
     @measure(people="count")
     def participants(
         self,
-        activity: str | None = None,
+        activity: str | list[str] | None = None,
         status: str | list[str] | None = None,
         role: str | list[str] | None = None,
         **filters: Any,
@@ -207,14 +236,15 @@ class Measures:
         ``attendance`` (``arm``, ``sessions_attended``, ``attendance_pattern``); a list
         matches any of its values.
         """
-        people = self.people()
         wanted = {"activity_id": activity, "status": status, "role": role, **filters}
+        people = self.people([c for c, v in wanted.items() if v is not None])
         mask = pd.Series(True, index=people.index)
         for column, value in wanted.items():
             if value is None:
                 continue
             if column == "activity_id":
-                self._activity(value)
+                for one in value if isinstance(value, list | tuple) else [value]:
+                    self._activity(one)
             if column not in people.columns:
                 known = [
                     c for c in people.columns if c not in ("participant_id", "label", "group_id")
@@ -224,6 +254,7 @@ class Measures:
                 )
             values = list(value) if isinstance(value, list | tuple) else [value]
             mask &= people[column].isin(values).fillna(False).astype(bool)
+        self.last_selection = frozenset(people.loc[mask.to_numpy(), "participant_id"])
         return int(mask.sum())
 
     @measure()

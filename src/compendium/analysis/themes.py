@@ -80,3 +80,89 @@ def code_counts(codes: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFra
     counts = counts.astype("int64")
     counts.index.name = "code_id"
     return counts
+
+
+def code_depth(codes: pd.DataFrame) -> pd.Series:
+    """Return each code's depth, indexed by ``code_id``: 0 for a main theme, 1 beneath it, ..."""
+    return ancestor_pairs(codes).groupby("code_id", sort=False).size().sub(1).rename("depth")
+
+
+def main_theme_of(codes: pd.DataFrame) -> pd.Series:
+    """Return, indexed by ``code_id``, the main theme (the top ancestor) each code sits under."""
+    pairs = ancestor_pairs(codes)
+    top = set(codes.loc[codes["parent_id"].isna(), "code_id"])
+    pairs = pairs[pairs["ancestor_id"].isin(top)]
+    return pairs.set_index("code_id")["ancestor_id"].rename("main_theme")
+
+
+def analysis_codes(codes: pd.DataFrame, activity_id: str) -> pd.DataFrame:
+    """Return one analysis' codebook in codebook order (depth first, by position)."""
+    own = codes[codes["activity_id"] == activity_id]
+    children: dict[object, list] = {}
+    for row in own.sort_values("position").itertuples():
+        parent = row.parent_id if isinstance(row.parent_id, str) else None
+        children.setdefault(parent, []).append(row.Index)
+    order: list = []
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        index = stack.pop()
+        order.append(index)
+        stack.extend(reversed(children.get(own.at[index, "code_id"], [])))
+    return own.loc[order]
+
+
+def theme_summary(
+    codes: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFrame, activity_id: str
+) -> pd.DataFrame:
+    """Return an analysis' codes in codebook order with their depth and NVivo counts.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``code_id``, ``parent_id``, ``depth``, ``name``, ``name_wording``,
+        ``sources``, ``references``; one row per code of the analysis.
+    """
+    own = analysis_codes(codes, activity_id)
+    counts = code_counts(own, segments, codings)
+    depth = code_depth(own)
+    summary = own[["code_id", "parent_id", "name", "name_wording"]].join(depth, on="code_id")
+    summary = summary.join(counts, on="code_id")
+    return summary[
+        ["code_id", "parent_id", "depth", "name", "name_wording", "sources", "references"]
+    ].reset_index(drop=True)
+
+
+def sources_by(
+    codes: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFrame, source_groups: pd.Series
+) -> pd.DataFrame:
+    """Return each code's sources within each group of sources (e.g. by comparison group).
+
+    Parameters
+    ----------
+    codes, segments, codings
+        The tables (``codes`` may be one analysis' codebook).
+    source_groups
+        The group of each source, indexed by source id (a participant or group id); sources
+        outside it are left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``code_id`` (the order of ``codes``), one column of sources per group, in
+        the order the groups first appear in ``source_groups`` unless it is categorical.
+    """
+    groups = source_groups.dropna()
+    order = (
+        list(groups.cat.categories)
+        if isinstance(groups.dtype, pd.CategoricalDtype)
+        else list(dict.fromkeys(groups))
+    )
+    columns = {}
+    source = segment_sources(segments)
+    for group in order:
+        members = set(groups.index[groups == group])
+        own = segments[source.isin(members).to_numpy()]
+        counts = code_counts(codes, own, codings[codings["segment_id"].isin(own["segment_id"])])
+        columns[group] = counts["sources"]
+    table = pd.DataFrame(columns, index=pd.Index(codes["code_id"], name="code_id"))
+    return table.fillna(0).astype("int64")

@@ -469,6 +469,9 @@ def check_descriptor(path: Path) -> tuple[list[Problem], Descriptor | None]:
         mark = getattr(exc, "problem_mark", None)
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         what = getattr(exc, "problem", None) or "cannot be read"
+        context = getattr(exc, "context_mark", None)
+        if context is not None and getattr(exc, "context", None):
+            what += f" ({exc.context} that starts at line {context.line + 1})"
         return [Problem(shown, line, None, f"is not valid YAML: {what}", column)], None
     if not isinstance(data, dict):
         return [

@@ -336,10 +336,32 @@ def record_lines(text: str) -> np.ndarray:
 
 
 def read_text_frame(path: Path) -> pd.DataFrame:
-    """Return a CSV file as a frame of strings, empty cells as ``""`` (no type guessing)."""
-    return pd.read_csv(
-        path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
-    ).rename(columns=str.strip)
+    """Return a CSV file as a frame of strings, empty cells as ``""`` (no type guessing).
+
+    Raises
+    ------
+    pandas.errors.ParserError
+        When a row has more or fewer fields than the header.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        # A row longer than the header is an error, not a row with an index or a cut row.
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                encoding="utf-8-sig",
+                index_col=False,
+            )
+        except pd.errors.ParserWarning as warning:
+            raise pd.errors.ParserError(str(warning)) from None
+    if frame.isna().to_numpy().any():  # a row shorter than the header
+        raise pd.errors.ParserError("a row has fewer fields than the header")
+    return frame.rename(columns=str.strip)
 
 
 def ragged_row(path: Path) -> Problem:
@@ -353,7 +375,8 @@ def ragged_row(path: Path) -> Problem:
                 display_path(path),
                 start,
                 None,
-                f"has {len(record)} fields where the header has {width}; quote any cell that holds a comma",
+                f"has {len(record)} field{'s' if len(record) != 1 else ''} where the header has "
+                f"{width}; quote any cell that holds a comma",
             )
         start = reader.line_num + 1
     return Problem(display_path(path), None, None, "cannot be read as CSV")

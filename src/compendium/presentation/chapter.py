@@ -24,7 +24,6 @@ import pandas as pd
 from compendium.analysis.disclosure import is_small, small_cell_threshold
 from compendium.analysis.measures import Measures
 from compendium.contract.loading import Study, load_study
-from compendium.presentation.html import fragment
 from compendium.presentation.provenance import provenance_html
 
 
@@ -84,6 +83,47 @@ class Chapter:
         """Return the statuses of people who contributed data (declared in ``study.yaml``)."""
         return list(self.descriptor.took_part)
 
+    def rows(self, resource: str) -> pd.DataFrame:
+        """Return the rows of ``resource`` that belong to this stage (all of them on a study page).
+
+        A table keyed by activity is filtered to the stage's activities; one keyed by person
+        (``attendance``, ``survey_responses``) to the stage's participants. A resource of a
+        module the package does not include gives an empty table with the contract's columns,
+        so the pandas steps after it run and the section shows its not-applicable note.
+        """
+        if not self.study.has(resource):
+            return empty_table(resource)
+        table = getattr(self.study, resource)
+        if self.stage is None:
+            return table
+        if "activity_id" in table.columns:
+            return table[table["activity_id"].isin(self.activity_ids)]
+        if "participant_id" in table.columns:
+            people = self.study.participants
+            own = people.loc[people["activity_id"].isin(self.activity_ids), "participant_id"]
+            return table[table["participant_id"].isin(own)]
+        return table
+
+    def each_analysis(self, compared: bool = False):
+        """Yield this stage's coded activities; show a not-applicable note when there are none.
+
+        With ``compared``, yield nothing (and say so once) when the study declares no
+        comparison group.
+        """
+        if compared and self.descriptor.comparison is None:
+            self.show(self.not_applicable("the study declares no comparison group."))
+            return
+        if not self.analyses:
+            self.show(self.not_applicable("this stage coded no transcripts or answers."))
+        yield from self.analyses
+
+    def each_breakdown(self):
+        """Yield the breakdowns ``study.yaml`` declares for this stage; a note when there are none."""
+        breakdowns = self.stage.breakdowns if self.stage else ()
+        if not breakdowns:
+            self.show(self.not_applicable("the study names no code for this stage to break down."))
+        yield from breakdowns
+
     def label(self, activity_id: str) -> str:
         """Return an activity's display label."""
         activities = self.study.activities.set_index("activity_id")["label"]
@@ -100,6 +140,8 @@ class Chapter:
         from IPython.display import HTML, display
 
         display(obj)
+        if isinstance(obj, NotApplicable):
+            return
         if hasattr(obj, "savefig"):  # matplotlib: shown once, then released
             import matplotlib.pyplot as plt
 
@@ -123,9 +165,50 @@ class Chapter:
 
         glue(name, self.shown_number(value), display=False)
 
-    def not_applicable(self, text: str):
+    def glue_breakdown(self, breakdown, rows: pd.DataFrame) -> None:
+        """Glue every count of a breakdown for the prose, as ``<code>_<column>``.
+
+        Also glues ``<parent>_children_<sources|references>`` (the children's counts added up)
+        and ``<parent>_overlap_<...>`` (how much larger that sum is than the parent's own count,
+        because a person or passage coded under two children counts once for the parent).
+        """
+        for row in rows.itertuples(index=False):
+            for column in ("sources", "references", "percent"):
+                if column in rows.columns:
+                    self.glue(f"{row.code_id}_{column}", getattr(row, column))
+        children, parent = rows.iloc[:-1], rows.iloc[-1]
+        for column in ("sources", "references"):
+            total = int(sum(int(v) for v in children[column]))
+            self.glue(f"{breakdown.code}_children_{column}", total)
+            self.glue(f"{breakdown.code}_overlap_{column}", total - int(parent[column]))
+
+    def not_applicable(self, text: str) -> NotApplicable:
         """Return the short note a section shows when the package has no data for it."""
-        return fragment("not_applicable.html", text=text)
+        return NotApplicable(text)
+
+
+class NotApplicable:
+    """A section's note that the package holds no data for it; shown without a provenance line."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        from compendium.presentation.html import render
+
+        return str(render("not_applicable.html", text=self.text))
+
+    def __repr__(self) -> str:
+        return f"Not applicable: {self.text}"
+
+
+def empty_table(resource: str) -> pd.DataFrame:
+    """Return an empty table with the contract's columns of ``resource`` (typed as loading types them)."""
+    from compendium.contract.loading import PANDAS_DTYPES
+    from compendium.contract.schema import contract
+
+    fields = contract()["resources"][resource]["fields"]
+    return pd.DataFrame({f["name"]: pd.Series(dtype=PANDAS_DTYPES[f["type"]]) for f in fields})
 
 
 def _reset_reads_at_each_cell(study: Study) -> None:

@@ -1,109 +1,70 @@
-"""Figures for the book, and the plotly renderer that shows them offline.
+"""Figures for stage chapters, each with a caption and a text alternative, drawn offline.
 
-Plotly figures inside a Jupyter kernel normally emit only the
-``application/vnd.plotly.v1+json`` MIME type, which the book builder cannot
-display. :func:`use_offline_renderer` adds an HTML fragment next to it that
-relies on the page's own ``plotly.min.js`` (served by :mod:`compendium.build.sphinx_ext`),
-so figures render with no CDN and no copy of plotly.js per page.
+Every function takes the chapter (and the table the chapter computed, where it did) and
+returns an :class:`AccessibleFigure`, or the chapter's not-applicable note when the package
+holds no data for it. Plotly figures are rendered to an HTML fragment that relies on the
+page's own ``plotly.min.js`` (served by :mod:`compendium.build.sphinx_ext`), so no figure
+fetches anything; matplotlib figures become PNGs with ``alt`` text. Counts of people are
+masked below the small-cell threshold, so no bar or hover label shows one.
+
+The plotting libraries are imported inside the functions that draw, so a chapter kernel that
+draws no figure does not pay for importing them.
 """
 
 from __future__ import annotations
 
 import base64
-import html as _html
 import io
 import textwrap
 from typing import Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
-import plotly.io as pio
-import seaborn as sns
-from plotly.io.base_renderers import MimetypeRenderer
 
-from compendium.analysis.disclosure import mask_small_counts, small_cell_threshold
-from compendium.contract.loading import Study
-from compendium.presentation.summaries import activity_label, shown_counts, theme_summary
-
-RENDERER_NAME = "compendium"
-DEFAULT_RENDERER = f"plotly_mimetype+{RENDERER_NAME}"
-
-
-class OfflineHTMLRenderer(MimetypeRenderer):
-    """Render a figure as a ``text/html`` fragment that loads no JavaScript itself.
-
-    The fragment contains only the figure's ``<div>`` and the call to
-    ``Plotly.newPlot``; ``plotly.js`` and MathJax are not embedded or fetched.
-    """
-
-    def to_mimebundle(self, fig_dict: dict[str, Any]) -> dict[str, str]:
-        """Return the MIME bundle for one figure.
-
-        Parameters
-        ----------
-        fig_dict : dict
-            The figure as a validated dictionary, as plotly passes it to renderers.
-
-        Returns
-        -------
-        dict
-            ``{"text/html": fragment}``.
-        """
-        html = pio.to_html(
-            fig_dict,
-            include_plotlyjs=False,
-            include_mathjax=False,
-            full_html=False,
-            validate=False,
-        )
-        return {"text/html": html}
-
-
-def use_offline_renderer() -> str:
-    """Register :class:`OfflineHTMLRenderer` and make it plotly's default renderer.
-
-    The default becomes ``"plotly_mimetype+compendium"``: JupyterLab keeps its
-    native plotly display, and the built book gets the HTML fragment.
-
-    Returns
-    -------
-    str
-        The name of the default renderer now in force.
-    """
-    pio.renderers[RENDERER_NAME] = OfflineHTMLRenderer()
-    pio.renderers.default = DEFAULT_RENDERER
-    return DEFAULT_RENDERER
-
-
-# ---------------------------------------------------------------------------
-# The book's figures. Each function takes tables computed by the library and returns a
-# figure with a title and axis labels; colours come from colour-blind-safe palettes.
-# ---------------------------------------------------------------------------
-
+from compendium.analysis.disclosure import is_small, marker
+from compendium.analysis.themes import analysis_codes
+from compendium.presentation.html import escape
 
 PALETTE = "colorblind"
-SAFE = px.colors.qualitative.Safe
-STATUS_ORDER = ["published", "sources published", "references published", "synthetic"]
+#: Colour-blind-safe qualitative colours (plotly's "Safe" palette).
+SAFE = [
+    "rgb(136, 204, 238)",
+    "rgb(204, 102, 119)",
+    "rgb(221, 204, 119)",
+    "rgb(17, 119, 51)",
+    "rgb(51, 34, 136)",
+    "rgb(170, 68, 153)",
+    "rgb(68, 170, 153)",
+    "rgb(153, 153, 51)",
+    "rgb(136, 34, 85)",
+    "rgb(102, 17, 0)",
+    "rgb(136, 136, 136)",
+]
+
+
+def offline_html(figure_dict: dict) -> str:
+    """Return a plotly figure as an HTML fragment that loads no JavaScript itself."""
+    import plotly.io as pio
+
+    return pio.to_html(
+        figure_dict, include_plotlyjs=False, include_mathjax=False, full_html=False, validate=False
+    )
 
 
 class AccessibleFigure:
     """A figure shown as ``<figure>`` with a text alternative and a visible caption.
 
-    A plotly figure becomes the HTML fragment :class:`OfflineHTMLRenderer` makes (no
-    plotly.js inside) in a ``<figure>`` carrying ``aria-label``; its plotly JSON is
-    kept beside it so JupyterLab still renders it natively. A matplotlib figure becomes an
-    embedded PNG ``<img>`` with ``alt`` text, and is then closed. Either way the figure is
-    one output, so the chapter's provenance line can follow it.
+    A plotly figure becomes an HTML fragment with no plotly.js inside, in a ``<figure>``
+    carrying ``aria-label`` (its controls are focusable, so it cannot be ``role="img"``); its
+    plotly JSON is kept beside it so JupyterLab still renders it natively. A matplotlib figure
+    becomes an embedded PNG ``<img>`` with ``alt`` text, and is then closed.
 
     Parameters
     ----------
-    figure : plotly.graph_objects.Figure or matplotlib.figure.Figure
-        The figure; its title should already say what it shows.
-    alt : str
+    figure
+        A plotly ``Figure`` or a matplotlib ``Figure``; its title should say what it shows.
+    alt
         Text alternative for screen readers: what the figure shows and its main message.
-    caption : str
+    caption
         Visible caption under the figure.
     """
 
@@ -113,335 +74,410 @@ class AccessibleFigure:
         self.caption = caption
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        alt = _html.escape(self.alt)
-        caption = f"<figcaption>{_html.escape(self.caption)}</figcaption>"
-        if isinstance(self.figure, go.Figure):
-            fragment = OfflineHTMLRenderer().to_mimebundle(self.figure.to_dict())["text/html"]
-            body = fragment
+        alt = escape(self.alt)
+        caption = f"<figcaption>{escape(self.caption)}</figcaption>"
+        if hasattr(self.figure, "to_plotly_json"):
+            body = offline_html(self.figure.to_dict())
             extra = {"application/vnd.plotly.v1+json": self.figure.to_plotly_json()}
+            label = f' aria-label="{alt}"'
         else:
+            import matplotlib.pyplot as plt
+
             buffer = io.BytesIO()
             self.figure.savefig(buffer, format="png", dpi=110)
             plt.close(self.figure)
             png = base64.b64encode(buffer.getvalue()).decode("ascii")
             body = f'<img src="data:image/png;base64,{png}" alt="{alt}">'
             extra = {"image/png": png}
-        # A plotly figure has focusable controls, so it cannot sit inside role="img": the
-        # figure element itself carries the text alternative instead.
-        label = f' aria-label="{alt}"' if isinstance(self.figure, go.Figure) else ""
+            label = ""
         html = f'<figure class="compendium-figure"{label}>{body}{caption}</figure>'
         return {"text/html": html, **extra, "text/plain": f"<figure: {self.caption}>"}
 
 
 def _wrap(text: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(text, width)) or text
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
 
 
-def theme_counts_figure(study: Study, activity_id: str):
-    """Return a seaborn bar chart of each main theme's sources and references.
+def _masked(values, threshold: int) -> list:
+    """Return counts with small ones (people) as None, so nothing draws them."""
+    return [None if is_small(int(v), threshold) else int(v) for v in values]
 
-    Parameters
-    ----------
-    study : compendium.contract.loading.Study
-        The loaded package.
-    activity_id : str
-        The analysis; its main themes (from :func:`compendium.presentation.summaries.theme_summary`)
-        are drawn, and its label titles the figure.
 
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Two panels sharing the theme axis (sources, references); bars are coloured by
-        whether the count is published or synthetic.
-    """
-    summary = theme_summary(study, activity_id)
-    main = summary[summary["depth"] == 0].copy()
-    main["theme"] = [_wrap(t, 34) for t in main["theme"]]
-    main["sources"] = mask_small_counts(main["sources"], small_cell_threshold())
-    hue_order = [s for s in STATUS_ORDER if s in set(main["counts"])]
-    fig, axes = plt.subplots(
-        1, 2, sharey=True, figsize=(9, 0.55 * len(main) + 1.6), layout="constrained"
+# --------------------------------------------------------------------------- themes
+
+
+def theme_counts(chapter, analysis: str) -> AccessibleFigure:
+    """Return a bar chart of each main theme's sources and references in one analysis."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    codes = analysis_codes(chapter.study.codes, analysis)
+    main = codes[codes["parent_id"].isna()]
+    m = chapter.measures
+    frame = pd.DataFrame(
+        {
+            "theme": [_wrap(t, 34) for t in main["name"]],
+            "sources": _masked([m.sources(c) for c in main["code_id"]], chapter.threshold),
+            "references": [int(m.references(c)) for c in main["code_id"]],
+        }
     )
+    fig, axes = plt.subplots(
+        1, 2, sharey=True, figsize=(9, 0.55 * len(frame) + 1.6), layout="constrained"
+    )
+    colour = sns.color_palette(PALETTE)[0]
     for ax, measure, label in zip(
         axes,
         ["sources", "references"],
-        ["Sources (participants or groups)", "References (coded segments)"],
+        ["Sources (people or groups)", "References (coded passages)"],
         strict=True,
     ):
-        sns.barplot(
-            data=main,
-            y="theme",
-            x=measure,
-            hue="counts",
-            hue_order=hue_order,
-            palette=PALETTE,
-            dodge=False,
-            ax=ax,
-            legend=ax is axes[-1],
-        )
+        sns.barplot(data=frame, y="theme", x=measure, color=colour, ax=ax)
         ax.set_xlabel(label)
         ax.set_ylabel("Main theme" if ax is axes[0] else "")
-    axes[-1].legend(title="Count", loc="lower right")
-    fig.suptitle(f"{activity_label(study, activity_id)}: main themes")
-    return fig
+    fig.suptitle(f"{chapter.label(analysis)}: main themes")
+    hidden = (
+        " Sources below the small-cell threshold are not drawn." if chapter.threshold > 1 else ""
+    )
+    return AccessibleFigure(
+        fig,
+        alt=f"Two horizontal bar charts sharing the theme axis for {chapter.label(analysis)}: the left shows how many sources each main theme drew on, the right how many coded passages it holds.",
+        caption=f"Sources and references of each main theme of {chapter.label(analysis)}.{hidden}",
+    )
 
 
-def sessions_figure(attendance: pd.DataFrame, sessions: int, title: str):
-    """Return a seaborn bar chart of how many sessions each participant attended.
+def codebook_sunburst(chapter, analysis: str) -> AccessibleFigure:
+    """Return an interactive sunburst of an analysis' codebook, sized by references."""
+    import plotly.graph_objects as go
 
-    Parameters
-    ----------
-    attendance : pandas.DataFrame
-        Output of :func:`compendium.analysis.characteristics.attendance`; unknown counts are left out.
-    sessions : int
-        Sessions in the programme: the x axis runs from 0 to this.
-    title : str
-        Figure title.
+    codes = analysis_codes(chapter.study.codes, analysis)
+    parent_of = dict(zip(codes["code_id"], codes["parent_id"].fillna(""), strict=True))
+    has_children = set(parent_of.values())
+    m = chapter.measures
+    references = [int(m.references(c)) for c in codes["code_id"]]
+    sources = [m.sources(c) for c in codes["code_id"]]
+    shown_sources = [
+        marker(chapter.threshold) if is_small(int(s), chapter.threshold) else str(int(s))
+        for s in sources
+    ]
+
+    def top(code: str) -> str:
+        while parent_of[code]:
+            code = parent_of[code]
+        return code
+
+    mains = list(codes.loc[codes["parent_id"].isna(), "code_id"])
+    fig = go.Figure(
+        go.Sunburst(
+            ids=codes["code_id"],
+            labels=[_wrap(t, 22).replace("\n", "<br>") for t in codes["name"]],
+            parents=[parent_of[c] for c in codes["code_id"]],
+            values=[
+                0 if c in has_children else r
+                for c, r in zip(codes["code_id"], references, strict=True)
+            ],
+            branchvalues="remainder",
+            customdata=list(zip(codes["name"], shown_sources, references, strict=True)),
+            hovertemplate="<b>%{customdata[0]}</b><br>sources: %{customdata[1]}<br>references: %{customdata[2]}<extra></extra>",
+            marker={"colors": [SAFE[mains.index(top(c)) % len(SAFE)] for c in codes["code_id"]]},
+            insidetextorientation="radial",
+        )
+    )
+    fig.update_layout(
+        title=f"{chapter.label(analysis)}: codebook",
+        meta={"activity_id": analysis},
+        margin={"t": 60, "l": 10, "r": 10, "b": 10},
+        height=560,
+    )
+    return AccessibleFigure(
+        fig,
+        alt=f"Interactive sunburst of the codebook of {chapter.label(analysis)}: main themes in the inner ring, the codes beneath them outside, wedge size by coded passages.",
+        caption=f"Codebook of {chapter.label(analysis)}. Hover over a wedge for its sources and references; click to zoom into a theme.",
+    )
+
+
+def themes_by_group_role(chapter, analysis: str):
+    """Return a heatmap of each main theme's sources among the groups of each role."""
+    import plotly.express as px
+
+    from compendium.analysis.themes import sources_by
+
+    study = chapter.study
+    if not study.has("focus_groups"):
+        return chapter.not_applicable("the package has no focus groups.")
+    groups = study.focus_groups[study.focus_groups["activity_id"] == analysis]
+    if groups.empty:
+        return chapter.not_applicable(f"{chapter.label(analysis)} has no groups.")
+    codes = analysis_codes(study.codes, analysis)
+    roles = [r for r in chapter.descriptor.roles if (groups["role"] == r.id).any()]
+    role_of = groups.set_index("group_id")["role"].astype(
+        pd.CategoricalDtype([r.id for r in roles])
+    )
+    table = sources_by(codes, study.segments, study.codings, role_of)
+    main = codes[codes["parent_id"].isna()]
+    values = table.loc[main["code_id"]]
+    values.columns = [r.label for r in roles]
+    values.index = [_wrap(t, 40).replace("\n", "<br>") for t in main["name"]]
+    fig = px.imshow(
+        values,
+        text_auto=True,
+        aspect="auto",
+        color_continuous_scale="cividis",
+        labels={"x": "Groups of", "y": "Main theme", "color": "Groups (sources)"},
+    )
+    fig.update_layout(
+        title=f"{chapter.label(analysis)}: main themes by who took part",
+        height=120 + 48 * len(values),
+    )
+    return AccessibleFigure(
+        fig,
+        alt=f"Heatmap of {chapter.label(analysis)}: main themes in rows, the role of each group's members in columns, each cell the number of such groups coded at the theme.",
+        caption="How many groups of each kind raised each main theme (sources among those groups).",
+    )
+
+
+# --------------------------------------------------------------------------- trial
+
+
+def _box(ax, x: float, y: float, lines: list[str], width: float) -> None:
+    """Draw a CONSORT box: each line wrapped on its own, centred at (x, y)."""
+    chars = max(int(width * 8), 16)
+    text = "\n".join(_wrap(line, chars) for line in lines)
+    ax.text(
+        x,
+        y,
+        text,
+        ha="center",
+        va="center",
+        fontsize=8.5,
+        bbox={"boxstyle": "square,pad=0.5", "facecolor": "white", "edgecolor": "black"},
+    )
+
+
+def trial_flow(chapter, flow: pd.DataFrame):
+    """Return a flow diagram of the trial laid out as CONSORT's (enrolment, allocation, follow-up, analysis).
+
+    Boxes the data cannot inform (those assessed for eligibility, those who received the
+    allocated intervention) say "not reported", never a number; counts of people below the
+    threshold show the marker.
     """
-    known = attendance["sessions_attended"].dropna().astype(int)
-    counts = known.value_counts().reindex(range(sessions + 1), fill_value=0)
-    frame = pd.DataFrame({"sessions": counts.index, "participants": counts.to_numpy()})
+    import matplotlib.pyplot as plt
+
+    if flow.empty or int(flow["participants"].iloc[0]) == 0:
+        return chapter.not_applicable("the package records no trial allocation for this stage.")
+
+    def shown(value) -> str:
+        return (
+            marker(chapter.threshold)
+            if is_small(int(value), chapter.threshold)
+            else str(int(value))
+        )
+
+    statuses = {s.id: s for s in chapter.descriptor.statuses}
+    recruited = flow[flow["step"] == "recruited"].iloc[0]
+    arms = flow[flow["step"] == "allocated"]
+    columns = list(arms.itertuples()) or [None]
+    fig, ax = plt.subplots(figsize=(4.2 * max(len(columns), 2) + 1.2, 7.2), layout="constrained")
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    ax.axis("off")
+    bands = (("Enrolment", 8.6), ("Allocation", 6.2), ("Follow-up", 3.9), ("Analysis", 1.4))
+    for label, y in bands:
+        ax.text(
+            0.05,
+            y,
+            label,
+            fontsize=9,
+            fontweight="bold",
+            ha="left",
+            va="center",
+            rotation=90,
+            bbox={"boxstyle": "round,pad=0.4", "facecolor": "#dbe9f6", "edgecolor": "#4a6fa5"},
+        )
+    first = "Randomised" if len(arms) else "Recruited"
+    _box(ax, 5.4, 9.4, ["Assessed for eligibility: not reported"], 4.5)
+    _box(ax, 5.4, 8.0, [f"{first} (n = {shown(recruited['participants'])})"], 4.5)
+    ax.annotate("", xy=(5.4, 8.35), xytext=(5.4, 9.05), arrowprops={"arrowstyle": "->"})
+    span = 8.8 / len(columns)
+    for i, arm in enumerate(columns):
+        x = 1.0 + span * (i + 0.5)
+        own = flow[flow["step"] == "followed up"]
+        if arm is not None:
+            own = own[own["arm"] == arm.arm]
+        pairs = list(zip(own["status"], own["participants"], strict=True))
+        lost = [
+            f"{statuses[s].label}: n = {shown(n)}" for s, n in pairs if not statuses[s].took_part
+        ]
+        followed = [
+            f"{statuses[s].label}: n = {shown(n)}"
+            for s, n in pairs
+            if statuses[s].took_part and statuses[s].analysed
+        ]
+        excluded = [
+            f"{statuses[s].label}: n = {shown(n)}"
+            for s, n in pairs
+            if statuses[s].took_part and not statuses[s].analysed
+        ]
+        ax.annotate("", xy=(x, 6.75), xytext=(5.4, 7.65), arrowprops={"arrowstyle": "->"})
+        allocation = (
+            [f"{arm.label} (n = {shown(arm.participants)})"]
+            if arm is not None
+            else ["Offered the intervention"]
+        )
+        _box(ax, x, 6.2, allocation + ["Received the allocated intervention: not reported"], span)
+        _box(ax, x, 3.9, ["Not followed up"] + (lost or ["none"]), span)
+        _box(
+            ax,
+            x,
+            1.4,
+            ["Followed up and analysed"]
+            + (followed or ["none"])
+            + (["Excluded from analysis"] + excluded if excluded else []),
+            span,
+        )
+        for top, bottom in ((5.6, 4.45), (3.35, 2.0)):
+            ax.annotate("", xy=(x, bottom), xytext=(x, top), arrowprops={"arrowstyle": "->"})
+    fig.suptitle("Participant flow")
+    return AccessibleFigure(
+        fig,
+        alt="Flow diagram in the layout of the CONSORT extension for pilot trials: enrolment at the top, then one column per arm with allocation, follow-up and analysis boxes and their numbers of participants.",
+        caption="Participant flow laid out as the CONSORT 2010 extension to randomised pilot and feasibility trials recommends; boxes the data do not inform say 'not reported'.",
+    )
+
+
+def sessions_attended(chapter, trial: pd.DataFrame):
+    """Return a bar chart of how many participants attended each number of sessions."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    known = (
+        trial["sessions_attended"].dropna().astype(int)
+        if "sessions_attended" in trial
+        else pd.Series(dtype=int)
+    )
+    if known.empty:
+        return chapter.not_applicable("the package records no sessions attended for this stage.")
+    offered = (
+        chapter.descriptor.trial.sessions_offered
+        if chapter.descriptor.trial and chapter.descriptor.trial.sessions_offered
+        else int(known.max())
+    )
+    counts = known.value_counts().reindex(range(offered + 1), fill_value=0)
+    frame = pd.DataFrame(
+        {"sessions": counts.index, "participants": _masked(counts.to_numpy(), chapter.threshold)}
+    )
     fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
     sns.barplot(
         data=frame, x="sessions", y="participants", color=sns.color_palette(PALETTE)[0], ax=ax
     )
     ax.set_xlabel("Sessions attended")
-    ax.set_ylabel("Participants interviewed")
+    ax.set_ylabel("Participants")
     ax.yaxis.get_major_locator().set_params(integer=True)
-    ax.set_title(title)
-    return fig
+    ax.set_title("Sessions attended")
+    hidden = (
+        f" Bars of fewer than {chapter.threshold} people are not drawn."
+        if chapter.threshold > 1
+        else ""
+    )
+    kind = " The numbers are synthetic." if chapter.study.synthetic else ""
+    return AccessibleFigure(
+        fig,
+        alt=f"Bar chart with sessions attended, from none to {offered}, on the horizontal axis and the number of participants on the vertical axis.",
+        caption=f"Sessions attended by each participant whose attendance is known.{kind}{hidden}",
+    )
 
 
-def codebook_sunburst(study: Study, activity_id: str) -> go.Figure:
-    """Return an interactive sunburst of an analysis' codebook.
+# --------------------------------------------------------------------------- survey
 
-    Wedges are sized by the references coded at leaf codes (a parent's wedge spans its
-    children); hovering shows each code's NVivo sources and references, where a parent
-    counts the union of its children.
 
-    Parameters
-    ----------
-    study : compendium.contract.loading.Study
-        The loaded package.
-    activity_id : str
-        The analysis; its label titles the figure.
-    """
-    summary = theme_summary(study, activity_id)
-    parent_of = dict(zip(summary["code_id"], summary["parent_id"].fillna(""), strict=True))
-    has_children = set(parent_of.values())
-    leaf_refs = [
-        0 if c in has_children else int(r)
-        for c, r in zip(summary["code_id"], summary["references"], strict=True)
+def survey_answers(chapter, items: pd.DataFrame, answers: pd.DataFrame):
+    """Return stacked bars of the share of respondents giving each answer, per item (and group)."""
+    import matplotlib.pyplot as plt
+
+    if items.empty:
+        return chapter.not_applicable("this stage asked no survey questions.")
+    comparison = chapter.descriptor.comparison
+    people = chapter.study.participants.set_index("participant_id")
+    answers = answers.assign(
+        group=answers["participant_id"].map(people[comparison.name])
+        if comparison
+        else "All respondents"
+    )
+    groups = [
+        g
+        for g in (comparison.values if comparison else ["All respondents"])
+        if (answers["group"] == g).any()
     ]
-
-    def main_theme(code: str) -> str:
-        while parent_of[code]:
-            code = parent_of[code]
-        return code
-
-    mains = list(summary.loc[summary["depth"] == 0, "code_id"])
-    colours = [SAFE[mains.index(main_theme(c)) % len(SAFE)] for c in summary["code_id"]]
-    fig = go.Figure(
-        go.Sunburst(
-            ids=summary["code_id"],
-            labels=[_wrap(t, 22).replace("\n", "<br>") for t in summary["theme"]],
-            parents=[parent_of[c] for c in summary["code_id"]],
-            values=leaf_refs,
-            branchvalues="remainder",
-            customdata=summary[["theme", "sources", "references", "counts"]]
-            .assign(sources=shown_counts(summary["sources"], small_cell_threshold()))
-            .to_numpy(),
-            hovertemplate=(
-                "<b>%{customdata[0]}</b><br>sources: %{customdata[1]}<br>"
-                "references: %{customdata[2]}<br>counts: %{customdata[3]}<extra></extra>"
-            ),
-            marker={"colors": colours},
-            insidetextorientation="radial",
-        )
+    fig, axes = plt.subplots(
+        1,
+        len(groups),
+        sharey=True,
+        figsize=(4.6 * len(groups) + 2, 0.5 * len(items) + 2),
+        layout="constrained",
+        squeeze=False,
     )
-    title = f"{activity_label(study, activity_id)}: codebook"
-    fig.update_layout(
-        title=title,
-        meta={"activity_id": activity_id},
-        margin={"t": 60, "l": 10, "r": 10, "b": 10},
-        height=560,
+    ordered = items.sort_values("position")
+    labels = [_wrap(t, 40) for t in ordered["text"]]
+    scale_values: list[Any] = []
+    for item in ordered.itertuples():
+        for v in chapter.descriptor.scale(item.scale_id).values:
+            if v not in scale_values:
+                scale_values.append(v)
+    colours = plt.get_cmap("RdYlBu")(
+        [i / max(len(scale_values) - 1, 1) for i in range(len(scale_values))]
     )
-    return fig
-
-
-def theme_heatmap(table: pd.DataFrame, title: str, x_label: str, value_label: str) -> go.Figure:
-    """Return an interactive heatmap of a themes × groups table of counts.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Rows are themes, columns groups, values counts (e.g.
-        :func:`compendium.presentation.summaries.theme_sources_by`).
-    title, x_label, value_label : str
-        Figure title, x-axis title and the name of the counted quantity.
-    """
-    fig = px.imshow(
-        mask_small_counts(table, small_cell_threshold()),
-        text_auto=True,
-        aspect="auto",
-        color_continuous_scale="cividis",
-        labels={"x": x_label, "y": "Main theme", "color": value_label},
+    for ax, group in zip(axes[0], groups, strict=True):
+        own = answers[answers["group"] == group]
+        left = [0.0] * len(ordered)
+        for colour, value in zip(colours, scale_values, strict=True):
+            shares = []
+            for item in ordered.itertuples():
+                given = own[(own["item_id"] == item.item_id) & own["response"].notna()]
+                n = int((given["response"] == value).sum())
+                shares.append(
+                    0 if is_small(n, chapter.threshold) or given.empty else 100 * n / len(given)
+                )
+            ax.barh(labels, shares, left=left, color=colour, edgecolor="white", label=value)
+            left = [a + b for a, b in zip(left, shares, strict=True)]
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("% of respondents")
+        ax.set_title(str(group))
+        ax.invert_yaxis() if ax is axes[0][0] else None
+    axes[0][-1].legend(title="Answer", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    split = f", separately for each {comparison.label.lower()} group" if comparison else ""
+    return AccessibleFigure(
+        fig,
+        alt=f"Stacked horizontal bars, one per survey item{split}, divided by the share of respondents giving each answer from the first to the last point of the scale.",
+        caption=f"Share of respondents giving each answer to each item{split}.",
     )
-    fig.update_layout(title=title, height=120 + 48 * len(table))
-    fig.update_xaxes(title=x_label)
-    fig.update_yaxes(title="Main theme")
-    return fig
 
 
-def flow_sankey(flow: pd.DataFrame, title: str) -> go.Figure:
-    """Return a Sankey diagram of a trial's participant flow.
+# --------------------------------------------------------------------------- review
 
-    Parameters
-    ----------
-    flow : pandas.DataFrame
-        Output of :func:`compendium.analysis.characteristics.participant_flow`.
-    title : str
-        Figure title.
-    """
-    recruited = flow[flow["step"] == "recruited"]["participants"].iloc[0]
-    arms = flow[flow["step"] == "randomised"]
-    outcomes = flow[flow["step"] == "outcome"]
-    nodes = [f"Recruited ({recruited})"]
-    nodes += [
-        f"{a.capitalize()} arm ({n})"
-        for a, n in zip(arms["arm"], arms["participants"], strict=True)
-    ]
-    nodes += [
-        f"{a.capitalize()}: {s.replace('_', ' ')} ({n})"
-        for a, s, n in zip(
-            outcomes["arm"], outcomes["status"], outcomes["participants"], strict=True
-        )
-    ]
-    arm_index = {a: 1 + i for i, a in enumerate(arms["arm"])}
-    source = [0] * len(arms) + [arm_index[a] for a in outcomes["arm"]]
-    target = list(arm_index.values()) + list(range(1 + len(arms), len(nodes)))
-    value = list(arms["participants"]) + list(outcomes["participants"])
-    fig = go.Figure(
-        go.Sankey(
-            node={
-                "label": nodes,
-                "color": [SAFE[i % len(SAFE)] for i in range(len(nodes))],
-                "pad": 18,
-            },
-            link={"source": source, "target": target, "value": [int(v) for v in value]},
-        )
+
+def concept_programmes(chapter, per_concept: pd.Series):
+    """Return a bar chart of how many reviewed programmes hold each concept."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    study = chapter.study
+    if per_concept.empty or not study.has("programmes"):
+        return chapter.not_applicable("the package holds no evidence review (review module).")
+    concepts = study.concepts.sort_values("position")
+    total = len(study.programmes)
+    frame = pd.DataFrame(
+        {
+            "concept": [_wrap(c, 28) for c in concepts["name"]],
+            "programmes": per_concept.reindex(concepts["concept_id"], fill_value=0).to_numpy(),
+        }
     )
-    fig.update_layout(title=title, height=380, font={"size": 13})
-    return fig
-
-
-def stage_decision_figure(stages: pd.DataFrame, title: str):
-    """Return a diagram of the study's stages and the decisions taken after each (the paper's Figure 1).
-
-    Parameters
-    ----------
-    stages : pandas.DataFrame
-        Output of :func:`compendium.presentation.summaries.stage_decisions`.
-    title : str
-        Figure title.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        One column per stage: the stage box on top, its summary decisions beneath, and an
-        arrow from each stage to the next; boxes are coloured by MRC phase.
-    """
-    phases = list(dict.fromkeys(stages["mrc_phase"]))
-    colours = dict(zip(phases, sns.color_palette(PALETTE, len(phases)), strict=True))
-    n = len(stages)
-    fig, ax = plt.subplots(figsize=(2.6 * n, 4.8), layout="constrained")
-    ax.set_xlim(0, n)
-    ax.set_ylim(0, 1)
-    ax.axis("off")
-    for i, row in enumerate(stages.itertuples()):
-        x = i + 0.5
-        ax.text(
-            x,
-            0.86,
-            f"Stage {row.stage}\n{row.name}\n\n{_wrap(row.label, 24)}",
-            ha="center",
-            va="center",
-            fontsize=8.5,
-            bbox={
-                "boxstyle": "round,pad=0.5",
-                "facecolor": (*colours[row.mrc_phase], 0.35),
-                "edgecolor": "black",
-            },
-        )
-        if i < n - 1:
-            ax.annotate(
-                "",
-                xy=(i + 1.08, 0.86),
-                xytext=(i + 0.92, 0.86),
-                arrowprops={"arrowstyle": "->", "lw": 1.5},
-            )
-        ax.annotate("", xy=(x, 0.66), xytext=(x, 0.74), arrowprops={"arrowstyle": "->", "lw": 1.2})
-        text = "\n\n".join(_wrap(d, 26) for d in row.decisions) or "(no decision recorded)"
-        ax.text(
-            x,
-            0.64,
-            text,
-            ha="center",
-            va="top",
-            fontsize=8,
-            bbox={"boxstyle": "round,pad=0.5", "facecolor": "white", "edgecolor": "grey"},
-        )
-    handles = [
-        plt.Rectangle((0, 0), 1, 1, facecolor=(*colours[p], 0.35), edgecolor="black")
-        for p in phases
-    ]
-    ax.legend(
-        handles,
-        [f"MRC phase: {p}" for p in phases],
-        loc="lower center",
-        ncols=len(phases),
-        frameon=False,
-    )
-    ax.text(
-        0.0,
-        0.7,
-        "Decisions",
-        fontsize=9,
-        style="italic",
-        ha="left",
-        va="center",
-        transform=ax.transData,
-    )
-    fig.suptitle(title)
-    return fig
-
-
-def concept_programmes_figure(counts: pd.DataFrame, title: str):
-    """Return a seaborn bar chart of how many reviewed programmes contain each concept.
-
-    Parameters
-    ----------
-    counts : pandas.DataFrame
-        Output of :func:`compendium.presentation.summaries.concept_programme_counts`.
-    title : str
-        Figure title.
-    """
-    frame = counts.assign(concept=[_wrap(c, 28) for c in counts["concept"]])
-    hue_order = [s for s in STATUS_ORDER if s in set(frame["counts"])]
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(frame) + 1.4), layout="constrained")
-    sns.barplot(
-        data=frame,
-        y="concept",
-        x="programmes",
-        hue="counts",
-        hue_order=hue_order,
-        palette=PALETTE,
-        dodge=False,
-        ax=ax,
-    )
-    ax.set_xlim(0, int(counts["of"].max()))
-    ax.set_xlabel(f"Reviewed programmes containing the concept (of {int(counts['of'].max())})")
+    sns.barplot(data=frame, y="concept", x="programmes", color=sns.color_palette(PALETTE)[0], ax=ax)
+    ax.set_xlim(0, total)
+    ax.set_xlabel(f"Reviewed programmes holding the concept (of {total})")
     ax.set_ylabel("Concept")
-    ax.legend(title="Count", loc="lower right")
-    ax.set_title(title)
-    return fig
+    ax.set_title("Concepts in the reviewed programmes")
+    return AccessibleFigure(
+        fig,
+        alt="Horizontal bar chart: one bar per intervention concept, its length the number of reviewed programmes that contain it.",
+        caption="How many of the reviewed programmes contain each concept.",
+    )

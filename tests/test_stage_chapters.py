@@ -1,0 +1,106 @@
+"""Stage chapters: this study's are instances of the engine's templates, which run on any package."""
+
+from __future__ import annotations
+
+import jupytext
+import nbclient
+import pytest
+
+from compendium import paths
+from compendium.build.templates import chapter_kind, chapter_stage, missing_cells, render_chapter
+from compendium.contract.descriptor import read_descriptor
+from compendium.contract.schema import (
+    descriptor_text,
+    package_descriptor,
+    package_metadata,
+    read_package_json,
+)
+
+
+@pytest.fixture(scope="module")
+def descriptor():
+    return read_descriptor(paths.DEFAULT_DATA_DIR)
+
+
+@pytest.mark.parametrize("stage_id", ["1", "2", "3", "4", "5"])
+def test_each_stage_chapter_is_an_instance_of_its_template(descriptor, stage_id):
+    stage = descriptor.stage(stage_id)
+    text = (paths.BOOK_DIR / f"{stage.chapter}.md").read_text(encoding="utf-8")
+    assert chapter_kind(text) == stage.template
+    assert chapter_stage(text) == stage_id
+    assert missing_cells(text, render_chapter(stage.template, descriptor, stage)) == []
+
+
+def test_a_chapter_that_drops_a_template_cell_is_caught(descriptor):
+    stage = descriptor.stage("2")
+    text = (paths.BOOK_DIR / f"{stage.chapter}.md").read_text(encoding="utf-8")
+    edited = text.replace("chapter.show(sections.findings(chapter))", "pass")
+    assert missing_cells(edited, render_chapter(stage.template, descriptor, stage)) == [
+        "chapter.show(sections.findings(chapter))"
+    ]
+
+
+def minimal_package(tmp_path):
+    """This study's package with only the core and its focus groups: no review, quotes, trace,
+    intervention, published figures, trial or double coding."""
+    from compendium.contract.schema import module_of
+
+    source, target = paths.DEFAULT_DATA_DIR, tmp_path / "data"
+    target.mkdir()
+    package = read_package_json(source)
+    keep = {
+        r["name"]
+        for r in package["resources"]
+        if module_of(r["name"]).name in ("core", "focus_groups")
+    }
+    for name in keep:
+        (target / f"{name}.csv").write_bytes((source / f"{name}.csv").read_bytes())
+    (target / "study.yaml").write_bytes((source / "study.yaml").read_bytes())
+    # Without the review module, nothing can back the programmes the review reports.
+    activities = target / "activities.csv"
+    activities.write_text(
+        activities.read_text(encoding="utf-8").replace(",19,programmes,published", ",,programmes,"),
+        encoding="utf-8",
+    )
+    rewritten = package_descriptor(read_descriptor(target), keep, package_metadata(package))
+    (target / "datapackage.json").write_text(descriptor_text(rewritten), encoding="utf-8")
+    return target
+
+
+def execute(text: str, data_dir, monkeypatch):
+    monkeypatch.setenv("COMPENDIUM_DATA", str(data_dir))
+    notebook = jupytext.reads(text, fmt="md:myst")
+    nbclient.NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(paths.BOOK_DIR)}},
+    ).execute()
+    return notebook
+
+
+def html_outputs(notebook) -> str:
+    return "\n".join(
+        o.get("data", {}).get("text/html", "")
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("stage_id", "notes"), [("1", 5), ("4", 6)])
+def test_a_template_on_a_minimal_package_says_what_does_not_apply(
+    tmp_path, monkeypatch, descriptor, stage_id, notes
+):
+    from compendium.contract.validation import validate_package
+
+    data_dir = minimal_package(tmp_path)
+    assert validate_package(data_dir) == []
+    stage = descriptor.stage(stage_id)
+    notebook = execute(render_chapter(stage.template, descriptor, stage), data_dir, monkeypatch)
+    html = html_outputs(notebook)
+    assert html.count("Not applicable:") == notes
+    assert not [
+        o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"
+    ]
