@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from html import escape as html_escape
+from html import unescape
 from pathlib import Path
 
 import pandas as pd
@@ -16,9 +18,12 @@ from compendium.contract.loading import Study
 from compendium.presentation import reporting
 from compendium.presentation.chapter import Chapter
 from compendium.presentation.links import anchor, component_href, decision_href, finding_href
+from compendium.presentation.origin import WORDING_NOTES
 
 FACTS_PATH = Path(paths.ROOT).parent / "shared" / "reference" / "paper_facts.yaml"
-MARK = re.compile(r" \[(verbatim|paraphrase|reconstruction|synthetic)\]$")
+NOTE = {w: f" ({note})" for w, note in WORDING_NOTES.items()}
+VERBATIM, PARAPHRASE, RECONSTRUCTION = NOTE["verbatim"], NOTE["paraphrase"], NOTE["reconstruction"]
+WORDED = re.compile("(" + "|".join(re.escape(n) for n in NOTE.values()) + ")$")
 
 
 @pytest.fixture(scope="module")
@@ -48,23 +53,25 @@ def lines(cell: str) -> list[str]:
 
 
 def unmarked(line: str) -> str:
-    """A line without its trailing wording mark (which it must have)."""
-    assert MARK.search(line), line
-    return MARK.sub("", line)
+    """A line without its trailing wording note (which it must have)."""
+    assert WORDED.search(line), line
+    return WORDED.sub("", line)
 
 
 def text_of(html) -> str:
-    return re.sub(r"<[^>]+>", "", getattr(html, "data", str(html)))
+    return unescape(re.sub(r"<[^>]+>", "", getattr(html, "data", str(html))))
 
 
 # --------------------------------------------------------------------------- marks
 
 
 def test_marks_and_origins(chapter):
-    assert reporting.mark("verbatim") == "[verbatim]"
-    assert reporting.mark(pd.NA) == reporting.mark(None) == ""
-    assert reporting.marked("Text", "paraphrase") == "Text [paraphrase]"
-    assert reporting.marked("Text", pd.NA) == "Text"
+    assert reporting.worded("Text", "paraphrase") == "Text (our paraphrase of the paper)"
+    assert reporting.worded("Text", pd.NA) == "Text"
+    assert reporting.worded_list(["a", "b"], ["verbatim"] * 2) == "a; b (the paper's words)"
+    assert reporting.worded_list(["a", "b"], ["verbatim", "paraphrase"]) == (
+        "a (the paper's words); b (our paraphrase of the paper)"
+    )
     measures = chapter.measures
     assert reporting.number_origin(chapter, measures.sources("A2-1.1.1")) == "published"
     assert reporting.number_origin(chapter, measures.references("A2-1.1")) == "published"
@@ -80,32 +87,41 @@ def test_marks_and_origins(chapter):
         activity="A5-INT", attendance_pattern="attended some sessions, then stopped"
     )
     assert reporting.number_origin(chapter, measures.percent(stopped, interviewed)) == "synthetic"
-    assert reporting.marked_number(chapter, measures.stages()) == "5 [published]"
+    assert reporting.number_text(chapter, measures.stages()) == "5"
+    assert reporting.number_text(chapter, stopped) == "4\u2020"
+    assert reporting.number_text(chapter, measures.percent(one, interviewed)) == "11\u2021"
+    assert reporting.number_text(chapter, stopped, "people") == "4 people\u2020"
 
 
 def test_reconstructed_figures_keep_their_own_origin(chapter):
     analysed = chapter.measures.participants(activity="A2-INT", status="interviewed")
-    assert (analysed.figure_id, reporting.number_origin(chapter, analysed)) == (
-        "PF02",
-        "reconstructed",
-    )
+    assert analysed.figure_id == "PF02"
+    assert reporting.number_text(chapter, analysed) == "40*"
 
 
-def test_legend_names_every_mark_once(chapter):
+def test_legend_explains_every_mark_once(chapter):
     legend = text_of(reporting.origin_legend(chapter))
-    for word in ("verbatim", "paraphrase", "reconstruction", "published", "derived", "synthetic"):
-        assert legend.count(f"[{word}]") == 1, word
-    assert "[from the data]" not in legend  # the package is synthetic
+    for sign in ("\u2021", "*", "\u2020", "no mark"):
+        assert legend.count(sign) == 1, sign
+    for note in WORDING_NOTES.values():
+        assert legend.count(f"({note})") == 1, note
+    assert "regenerated here from the synthetic records" in legend
+    assert reporting.legend_text(chapter, {"published", "synthetic"}) == (
+        " Unmarked numbers are published in the paper; \u2020 synthetic."
+    )
+    assert reporting.legend_text(chapter, {"published"}) == ""
 
 
 def test_glued_numbers_carry_their_mark_and_pass_disclosure(chapter, monkeypatch):
     glued = {}
     monkeypatch.setattr("myst_nb.glue", lambda name, value, display: glued.update({name: value}))
     reporting.glue_marked(chapter, "n", chapter.measures.sources("A2-1.1.1"))
-    assert glued["n"] == "31 [published]"
+    assert glued["n"] == "31"
+    reporting.glue_marked(chapter, "n", chapter.measures.sources("A2-3.1"))
+    assert glued["n"].endswith("\u2020")
     monkeypatch.setattr(chapter, "threshold", 40)
     reporting.glue_marked(chapter, "n", chapter.measures.sources("A2-1.1.1"))
-    assert glued["n"] == "<40 [published]"
+    assert glued["n"] == "<40"
 
 
 # --------------------------------------------------------------------------- Table 1
@@ -136,10 +152,10 @@ def stage_column(table: pd.DataFrame, stage: int) -> pd.Series:
 @pytest.mark.parametrize("stage", [1, 2, 3, 4, 5])
 def test_table1_method_and_key_findings_are_the_papers(table1, facts, stage):
     column = stage_column(table1, stage)
-    assert column["Method"] == facts["table1"]["method"][f"stage_{stage}"] + " [verbatim]"
+    assert column["Method"] == facts["table1"]["method"][f"stage_{stage}"] + VERBATIM
     findings = [unmarked(line) for line in lines(column["Key findings"])]
     assert findings == facts["table1"]["key_findings"][f"stage_{stage}"]
-    assert all(line.endswith("[verbatim]") for line in lines(column["Key findings"]))
+    assert all(line.endswith(VERBATIM) for line in lines(column["Key findings"]))
 
 
 def test_table1_decisions_are_the_papers_where_they_survive(table1, facts):
@@ -149,11 +165,11 @@ def test_table1_decisions_are_the_papers_where_they_survive(table1, facts):
     assert [unmarked(d) for d in stage_1_2] == decisions["stage_1_2"]
     stage_3 = lines(stage_column(table1, 3)["Intervention development decisions"])
     assert [unmarked(d) for d in stage_3] == decisions["stage_3"]
-    assert all(d.endswith("[verbatim]") for d in stage_1_2 + stage_3)
+    assert all(d.endswith(VERBATIM) for d in stage_1_2 + stage_3)
     # Stages 4 and 5 survive only in part: reconstructed, and marked so.
     for stage in (4, 5):
         cell = lines(stage_column(table1, stage)["Intervention development decisions"])
-        assert cell and all(d.endswith("[reconstruction]") for d in cell)
+        assert cell and all(d.endswith(RECONSTRUCTION) for d in cell)
     assert unmarked(
         lines(stage_column(table1, 4)["Intervention development decisions"])[0]
     ).startswith(decisions["stage_4"]["seen"])
@@ -215,13 +231,13 @@ def test_table2_published_counts_are_the_papers(table2, facts, row):
     assert unmarked(shown["Definition"]) == paper["definition"]
     stage2 = lines(shown["Stage 2: CRT service user interviews"])
     expected = [
-        f"{c['code']} [verbatim]: {c['respondents']} respondents [published]"
+        f"{c['code']}{VERBATIM}: {c['respondents']} respondents"
         for c in paper.get("stage2_codes", [])
     ]
     assert stage2[: len(expected)] == expected
     stage3 = lines(shown["Stage 3: focus groups"])
     codes = paper["stage3_codes"] if isinstance(paper["stage3_codes"], list) else []
-    expected = [f"{c['code']} [verbatim]: {c['sources']} sources [published]" for c in codes]
+    expected = [f"{c['code']}{VERBATIM}: {c['sources']} sources" for c in codes]
     assert [s for s in stage3 if s in expected] == expected
     if not codes:  # the paper prints a dash: no code of stage 3 speaks to the concept
         assert stage3 == ["\u2013"]
@@ -231,10 +247,10 @@ def test_table2_stage1_reads_as_the_paper(table2):
     stage1 = table2["Stage 1: evidence review findings"]
     assert stage1.iloc[0] == (
         "Interventions using peer support have currently inconclusive evidence of efficacy; "
-        "however, they are widely used [verbatim]"
+        "however, they are widely used" + VERBATIM
     )
-    assert stage1.iloc[1] == "12 [published] of 19 [published] reviewed programmes"
-    assert stage1.iloc[2] == "19 [published] of 19 [published] reviewed programmes"
+    assert stage1.iloc[1] == "12 of 19 reviewed programmes"
+    assert stage1.iloc[2] == "19 of 19 reviewed programmes"
 
 
 def test_table2_marks_every_count_by_its_measure(chapter, table2):
@@ -245,16 +261,12 @@ def test_table2_marks_every_count_by_its_measure(chapter, table2):
     units = {"A2-INT": "respondents", "A3-FG": "sources"}
     for link in links.itertuples():
         count = chapter.measures.sources(link.code_id)
-        origin = "published" if count.origin == "published" else "synthetic"
-        line = (
-            f"{link.name} [{link.name_wording}]: {int(count)} {units[link.activity_id]} [{origin}]"
-        )
+        sign = "" if count.origin == "published" else "\u2020"
+        line = f"{link.name}{NOTE[link.name_wording]}: {int(count)} {units[link.activity_id]}{sign}"
         assert line in cells, link.code_id
-    relapse = table2.loc["Relapse prevention [reconstruction]"]
-    assert relapse["Stage 2: CRT service user interviews"].endswith("respondents [synthetic]")
-    assert relapse["Stage 1: evidence review findings"] == (
-        "16 [synthetic] of 19 [published] reviewed programmes"
-    )
+    relapse = table2.loc["Relapse prevention" + RECONSTRUCTION]
+    assert relapse["Stage 2: CRT service user interviews"].endswith("respondents\u2020")
+    assert relapse["Stage 1: evidence review findings"] == ("16\u2020 of 19 reviewed programmes")
 
 
 def test_table2_says_which_quotes_were_not_recovered(table2, facts):
@@ -262,11 +274,12 @@ def test_table2_says_which_quotes_were_not_recovered(table2, facts):
     assert list(quotes.iloc[3:]) == [reporting.NO_QUOTE] * 5
     first = facts["table2"]["rows"][0]["quotes"][0]
     assert quotes.iloc[0] == (
-        f"\u201c{first['text']}\u201d (SU28; Table 2; Milton et al. (2017)) [verbatim]"
+        f"\u201c{first['text']}\u201d (SU28; Table 2; Milton et al. (2017)){VERBATIM}"
     )
     assert "speaker: speaker label printed, its number not recovered" in quotes.iloc[2]
     assert quotes.iloc[2].endswith(
-        "[\u2026]\u201d (speaker: speaker label printed, its number not recovered; Table 2; Milton et al. (2017)) [verbatim]"
+        "[\u2026]\u201d (speaker: speaker label printed, its number not recovered; Table 2; Milton et al. (2017))"
+        + VERBATIM
     )
 
 
@@ -284,19 +297,19 @@ def test_table3_seen_rows_match_the_paper(table3, facts):
     for row in facts["table3"]["rows_seen"]:
         if "decision" not in row:
             continue
-        (match,) = shown.index[shown["Decision"] == row["decision"] + " [verbatim]"]
+        (match,) = shown.index[shown["Decision"] == row["decision"] + VERBATIM]
         rationale = row["rationale"]
         rationale = "; ".join(rationale) if isinstance(rationale, list) else rationale
         assert shown.at[match, "Area"] == row["area"]
         assert unmarked(shown.at[match, "Rationale"]) == rationale
-        assert shown.at[match, "Rationale"].endswith("[verbatim]")
+        assert shown.at[match, "Rationale"].endswith(VERBATIM)
 
 
 def test_table3_marks_reconstructed_rows(table3):
     t309 = table3.xs("T3.09", level="ID").iloc[0]
-    assert t309["Decision"].endswith("[reconstruction]")
-    assert t309["Rationale"].endswith("[reconstruction]")
-    verbatim = table3["Decision"].str.endswith("[verbatim]")
+    assert t309["Decision"].endswith(RECONSTRUCTION)
+    assert t309["Rationale"].endswith(RECONSTRUCTION)
+    verbatim = table3["Decision"].str.endswith(VERBATIM)
     assert verbatim.sum() == 8
 
 
@@ -337,7 +350,7 @@ def test_summary_tables_say_when_their_module_is_absent(chapter):
     note = reporting.summary_table(bare, "table2", table2_links(chapter.study))
     assert "needs the evidence review module (review)" in text_of(note)
     no_trace = without(chapter, "findings", "finding_evidence", "decisions", "trace")
-    empty = reporting.rows(no_trace, "decisions")
+    empty = no_trace.rows("decisions")
     assert empty.empty and "in_table" in empty.columns
     note = reporting.summary_table(no_trace, "table3", empty)
     assert "needs the findings and decisions module (trace)" in text_of(note)
@@ -345,7 +358,8 @@ def test_summary_tables_say_when_their_module_is_absent(chapter):
 
 def test_stage_overview_marks_reported_sample_sizes(chapter):
     html = reporting.stage_overview(chapter).to_html()
-    assert "41 participants [published]" in html
+    assert "CRT service-user interviews (41 participants)" in html
+    assert "Unmarked numbers" not in html  # every reported sample size is published
     assert "Review of peer-support interventions (sample size not reported)" in html
 
 
@@ -367,7 +381,8 @@ def test_drill_down_links_findings_components_and_parents(chapter):
     assert f'href="{finding_href(chapter.descriptor, "2", "F2.2")}"' in block
     assert f'href="{component_href("K01")}"' in block
     assert (
-        "Evidence was promising and service users wanted more support after CRT care. [paraphrase]"
+        "Evidence was promising and service users wanted more support after CRT care."
+        + html_escape(PARAPHRASE)
         in block
     )
     spec = re.search(r'<details[^>]*id="decision-T3-03">.*?</details>', html, re.S).group(0)
@@ -378,18 +393,14 @@ def test_drill_down_marks_evidence_counts_quotes_and_figures(chapter):
     html = reporting.decision_details(chapter).data
     block = re.search(r'<details[^>]*id="decision-D1-1">.*?</details>', html, re.S).group(0)
     text = re.sub(r"\s+", " ", text_of(block)).replace("&#34;", '"')
-    assert (
-        "Code A2-1.1.1 \u201cPositive view [verbatim]\u201d: 31 sources [published], 43 references [published]"
-        in text
+    assert f"Code A2-1.1.1 \u201cPositive view{VERBATIM}\u201d: 31 sources, 43 references" in text
+    assert re.search(
+        r"Code A2-3\.1 \u201c[^\u201d]+\u201d: \d+ sources\u2020, \d+ references\u2020", text
     )
-    assert re.search(r"Code A2-3\.1 \u201c[^\u201d]+\u201d: \d+ sources \[synthetic\]", text)
-    assert "(SU28; Table 2; Milton et al. (2017)) [verbatim]" in text
-    assert (
-        "Figure PF03 (Positive view of peer support: participants, DS4 Table 1): 31 [published]"
-        in text
-    )
+    assert "(SU28; Table 2; Milton et al. (2017))" + VERBATIM in text
+    assert "Figure PF03 (Positive view of peer support: participants, DS4 Table 1): 31 " in text
     d43 = re.search(r'<details[^>]*id="decision-D4-3">.*?</summary>', html, re.S).group(0)
-    assert "[paraphrase]" in d43
+    assert html_escape(PARAPHRASE) in d43
 
 
 def test_completeness_display_shows_failing_ids(chapter):
@@ -407,7 +418,10 @@ def test_set_aside_display_marks_wording_and_reason(chapter):
 
     aside = trace.set_aside(chapter.study.findings, chapter.study.stages)
     html = reporting.set_aside_display(chapter, aside).data
-    assert "Medication education features in many reviewed programmes. [paraphrase]" in html
+    assert (
+        "Medication education features in many reviewed programmes." + html_escape(PARAPHRASE)
+        in html
+    )
     assert "trace-not-acted-on.csv" in html
 
 
@@ -442,14 +456,16 @@ def test_delivery_respects_the_small_cell_threshold(chapter, delivered, monkeypa
     monkeypatch.setattr(chapter, "threshold", 3)
     shown = reporting.delivery_display(chapter, activity, taken_up).data
     text = re.sub(r"\s+", " ", text_of(shown))
-    assert "attended most sessions, unsure how many &lt;3 &lt;3 [published] [derived]" in text
-    assert "attended all 10 sessions offered 7 39 [published] [published]" in text
-    assert "attended some sessions, then stopped 4 22 [synthetic] [synthetic]" in text
+    assert "attended most sessions, unsure how many <3 <3 " in text
+    assert "attended all 10 sessions offered 7 39% " in text
+    assert "attended some sessions, then stopped 4\u2020 22%\u2020 " in text
+    assert "attended only one session <3 <3 " in text
+    assert "\u2021 derived from published numbers; \u2020 synthetic." in text
 
 
 def test_quantities_carry_their_recorded_origin(chapter):
-    assert reporting.quantity(chapter, "K03") == "10 sessions [published]"
-    assert reporting.quantity(chapter, "K04") == "3 months [published]"
+    assert reporting.quantity(chapter, "K03") == "10 sessions"
+    assert reporting.quantity(chapter, "K04") == "3 months"
 
 
 def test_tidier_links_components_to_decisions_and_reports_delivery(chapter, delivered):
@@ -458,11 +474,12 @@ def test_tidier_links_components_to_decisions_and_reports_delivery(chapter, deli
     assert html.count("<tr>") == 1 + len(chapter.study.tidier)
     assert f'id="{anchor("component", "K02b")}"' in html
     assert f'<a href="{decision_href("T3.08")}">T3.08</a>' in html
-    assert "Ten sessions [paraphrase]</strong> (10 sessions [published])" in html
-    assert "attended some sessions, then stopped: 4 [synthetic] (22% [synthetic])" in html
-    assert "attended only one session: 2 [published] (11% [derived])" in html
-    assert "attended all 10 sessions offered: 7 [published] (39% [published])" in html
-    assert "of 18 [published] participants analysed" in html
+    assert "<strong>Ten sessions</strong> (10 sessions): Up to ten meetings" in html
+    assert "attended some sessions, then stopped: 4\u2020 (22%\u2020)" in html
+    assert "attended only one session: 2 (11%\u2021)" in html
+    assert "attended all 10 sessions offered: 7 (39%)" in html
+    assert "of 18 participants analysed" in html
+    assert "\u2021 derived from published numbers; \u2020 synthetic." in html
 
 
 def test_tidier_without_a_trial_keeps_item_12_as_described(chapter):
@@ -482,7 +499,7 @@ def test_reproduction_display_and_mismatch_lines(chapter):
     assert summary(table) == f"{len(table)} of {len(table)} listed figures reproduced"
     assert mismatches(table) == []
     shown = reporting.reproduction_display(table)
-    assert shown.at["PF02", "Origin of the paper's value"] == "[reconstructed]"
+    assert shown.at["PF02", "Origin of the paper's value"] == "reconstructed"
     assert shown.at["PF03", "Match"] == "\u2713"
     changed = table.assign(published=table["published"].where(table["figure_id"] != "PF06", 8.0))
     changed["matches"] = changed["published"] == changed["regenerated"]

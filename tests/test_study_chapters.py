@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from functools import cache
+from html import unescape
 from pathlib import Path
 
 import jupytext
 import nbclient
 import pytest
 import yaml
-from conftest import edit_csv, executed_chapter
+from conftest import executed_chapter
+from test_stage_chapters import minimal_package as core_package
 
 from compendium import paths
 from compendium.build.templates import chapter_kind, missing_cells, render_chapter, templates
-from compendium.contract import schema
 from compendium.contract.descriptor import read_descriptor
 from compendium.contract.loading import load_study
 
@@ -116,13 +116,15 @@ def test_chapter_executes_and_credits_its_data(kind):
 def test_overview_marks_its_numbers_and_describes_its_figure_truthfully():
     notebook = executed_chapter("intro")
     values = glued(notebook)
-    assert values["stages"] == "5 [published]"
+    assert values["stages"] == "5"  # published: no mark
     assert values["figures_listed"] == values["figures_reproduced"] == "64"
     outputs = " ".join(html for _, html in html_outputs(notebook))
     assert "Where each word and number comes from." in outputs
-    alt = re.search(r'alt="(Diagram of [^"]+)"', outputs).group(1)
+    alt = unescape(re.search(r'alt="(Diagram of [^"]+)"', outputs).group(1))
     assert alt.startswith("Diagram of 5 stages in 2 phases of the MRC framework")
-    assert "9 in all" in alt and "2 [paraphrase]" in alt and "3 [reconstruction]" in alt
+    assert "9 in all" in alt and "4 noted as the paper's words" in alt
+    assert "2 noted as our paraphrase of the paper" in alt
+    assert "3 noted as reconstructed, not printed as such" in alt
     assert "it is not a copy of any figure of the paper" in outputs
     assert "redraws the paper" not in (paths.BOOK_DIR / "intro.md").read_text(encoding="utf-8")
 
@@ -142,9 +144,9 @@ def test_paper_tables_chapter_shows_three_marked_tables():
 def test_trace_chapter_glues_marked_counts_and_passes_its_checks():
     notebook = executed_chapter("trace")
     values = glued(notebook)
-    assert values["findings"] == "23 [synthetic]"
-    assert values["links"] == "46 [synthetic]"
-    assert (values["acted_on"], values["set_aside"]) == ("19 [synthetic]", "4 [synthetic]")
+    assert values["findings"] == "23\u2020"
+    assert values["links"] == "46\u2020"
+    assert (values["acted_on"], values["set_aside"]) == ("19\u2020", "4\u2020")
     assert values["checks_passed"] == values["checks"] == "4"
     outputs = " ".join(html for _, html in html_outputs(notebook))
     assert "plotly-graph-div" in outputs or "Plotly.newPlot" in outputs
@@ -153,11 +155,12 @@ def test_trace_chapter_glues_marked_counts_and_passes_its_checks():
 
 def test_intervention_chapter_reports_delivery_with_origins():
     values = glued(executed_chapter("intervention"))
-    assert values["quantity_K03"] == "10 sessions [published]"
-    assert values["quantity_K04"] == "3 months [published]"
-    assert values["parts_K02"] == "4 [published]"
-    assert (values["interviewed"], values["all_sessions"]) == ("18 [published]", "7 [published]")
-    assert values["all_sessions_percent"] == "39 [published]"
+    assert values["quantity_K03"] == "10 sessions"
+    assert values["quantity_K04"] == "3 months"
+    assert values["parts_K02"] == "4"
+    assert (values["interviewed"], values["all_sessions"]) == ("18", "7")
+    assert values["all_sessions_percent"] == "39"
+    assert values["plan_name"] == "Adapted Personal Recovery Plan (our paraphrase of the paper)"
 
 
 def test_reproduction_chapter_says_what_a_match_means():
@@ -180,33 +183,17 @@ def test_provenance_chapter_counts_the_package():
 # --------------------------------------------------------------------------- a minimal package
 
 
-def minimal_package(target: Path, tables: bool = True) -> Path:
-    """Write this study's package with only its core modules (and the focus groups they name).
-
-    Stage 1's count of programmes becomes a count of studies, since the review module that
-    holds programmes is gone. Without ``tables`` the descriptor declares no summary table.
-    """
-    keep = {r for m in schema.modules() if m.name in ("core", "focus_groups") for r in m.resources}
-    target.mkdir(parents=True)
-    source = paths.DEFAULT_DATA_DIR
-    for name in ["study.yaml", *(f"{r}.csv" for r in keep)]:
-        shutil.copy(source / name, target / name)
-    edit_csv(target / "activities.csv", 2, "unit", "studies")
-    if not tables:
-        spec = yaml.safe_load((target / "study.yaml").read_text(encoding="utf-8"))
-        spec.pop("tables")
-        (target / "study.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), "utf-8")
-    package = schema.read_package_json(source)
-    descriptor = schema.package_descriptor(
-        read_descriptor(target), keep, schema.package_metadata(package)
-    )
-    (target / "datapackage.json").write_text(schema.descriptor_text(descriptor), "utf-8")
-    return target
+def without_tables(package: Path) -> Path:
+    """Drop the summary tables from a package's study descriptor (none of its rows names one)."""
+    spec = yaml.safe_load((package / "study.yaml").read_text(encoding="utf-8"))
+    spec.pop("tables")
+    (package / "study.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), "utf-8")
+    return package
 
 
 @pytest.fixture(scope="module")
 def minimal(tmp_path_factory) -> Path:
-    package = minimal_package(tmp_path_factory.mktemp("minimal") / "data")
+    package = core_package(tmp_path_factory.mktemp("minimal"))
     assert sorted(load_study(package).tables) == sorted(
         ["activities", "coders", "participants", "codes", "segments", "codings", "focus_groups"]
     )
@@ -261,7 +248,7 @@ def test_minimal_overview_draws_stages_without_decisions(minimal):
     notebook = executed_minimal("overview", minimal)
     outputs = " ".join(html for _, html in html_outputs(notebook))
     assert "The package records no decisions (no trace module), so none are drawn." in outputs
-    assert glued(notebook)["stages"] == "5 [synthetic]"  # no published figure says so here
+    assert glued(notebook)["stages"] == "5\u2020"  # no published figure says so here
 
 
 def test_minimal_provenance_lists_only_the_files_present(minimal):
@@ -270,8 +257,8 @@ def test_minimal_provenance_lists_only_the_files_present(minimal):
 
 
 def test_paper_tables_template_without_declared_tables(tmp_path):
-    package = minimal_package(tmp_path / "data", tables=False)
+    package = without_tables(core_package(tmp_path))
     rendered = render_chapter("paper-tables", read_descriptor(package))
     assert "## No tables declared" in rendered
     notes = check_outputs(execute(rendered, package))
-    assert notes == ["Not applicable: the study declares no summary tables (tables in study.yaml)."]
+    assert notes == ["Not applicable: the study declares no summary tables (study.yaml)."]

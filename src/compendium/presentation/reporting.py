@@ -6,12 +6,12 @@ something to show: a table (with an offline CSV download), an HTML fragment rend
 package lacks the module a display needs. The pandas steps behind each number stay in the
 chapters; these helpers style, caption and mark.
 
-**Origin marks.** Every word and number shown here says where it comes from with one mark, a
-word in square brackets after it (:func:`mark`), explained by :func:`origin_legend`. Text carries
-its ``wording`` (``[verbatim]``, ``[paraphrase]``, ``[reconstruction]``, ``[synthetic]``);
-numbers their origin: ``[published]`` only when the measured value reproduces a row of
-``published_figures`` whose origin is ``published`` (or another origin that row declares), else
-``[synthetic]`` on a synthetic package and ``[from the data]`` on a real one.
+**Origin marks.** Words and numbers say where they come from the way the whole book says it
+(:mod:`compendium.presentation.origin`): a piece of text is followed by its wording's note in
+parentheses, e.g. "(the paper's words)" (:func:`worded`); a number carries its origin's mark, none
+when the paper prints it, ``‡`` derived, ``*`` reconstructed, ``†`` synthetic (:func:`number_text`),
+and a table's caption ends with the legend of the marks it uses (:func:`legend`). A page that
+shows many opens with the whole legend (:func:`origin_legend`).
 
 **Summary tables by kind.** A study declares the paper's tables in ``study.yaml`` (``tables``);
 each has a kind the engine knows how to rebuild: ``stage_summary`` (method, key findings and
@@ -33,27 +33,13 @@ from compendium.presentation.links import (
     decision_href,
     finding_href,
 )
+from compendium.presentation.origin import LEGEND, MARKS, WORDING_NOTES, wording_note
 from compendium.presentation.tables import NONE_MARK, downloadable_table, styled_table
 
 #: The TIDieR checklist's item "How well (actual)" (Hoffmann et al. 2014, item 12).
 TIDIER_ACTUAL = 12
 #: Rows of a stage-summary table.
 STAGE_SUMMARY_ROWS = ("Method", "Key findings", "Intervention development decisions")
-#: What a stage's wording marks mean, in legend order.
-WORDING_MEANINGS = {
-    "verbatim": "the paper's own words",
-    "paraphrase": "the paper's content in this compendium's words",
-    "reconstruction": "inferred by this compendium; the paper does not print it",
-    "synthetic": "written for the synthetic data; not the paper's",
-}
-#: What a number's origin marks mean, in legend order.
-ORIGIN_MEANINGS = {
-    "published": "printed in the paper, and regenerated here from the records",
-    "derived": "computed from numbers the paper prints",
-    "reconstructed": "inferred from the paper; not printed as such",
-    "synthetic": "computed from the synthetic records; the paper does not print it",
-    "from the data": "computed from the package's records; no paper prints it",
-}
 #: Where a quotation's missing speaker label is said.
 NO_LABEL = "speaker not labelled"
 #: What a concept-evidence cell says when the package holds no quotation for the concept.
@@ -61,22 +47,6 @@ NO_QUOTE = "no quotation recovered"
 
 
 # --------------------------------------------------------------------------- module presence
-
-
-def rows(chapter, resource: str) -> pd.DataFrame:
-    """Return a resource of the package, or an empty table with its columns when it is absent.
-
-    The pandas steps a chapter shows can then run on any package; the display that follows
-    shows the not-applicable note.
-    """
-    study = chapter.study
-    if study.has(resource):
-        return getattr(study, resource)
-    from compendium.contract.loading import PANDAS_DTYPES
-    from compendium.contract.schema import contract
-
-    fields = contract()["resources"][resource]["fields"]
-    return pd.DataFrame({f["name"]: pd.Series(dtype=PANDAS_DTYPES[f["type"]]) for f in fields})
 
 
 def _missing(chapter, module: str, what: str):
@@ -104,17 +74,18 @@ def _reads(chapter, obj, *files: str):
 # --------------------------------------------------------------------------- origin marks
 
 
-def mark(kind: object) -> str:
-    """Return the mark of an origin or wording, e.g. ``[verbatim]``; empty for a missing one."""
-    if kind is None or (not isinstance(kind, str) and pd.isna(kind)) or kind == "":
-        return ""
-    return f"[{kind}]"
+def worded(text: object, wording: object) -> str:
+    """Return ``text`` followed by its wording's note in parentheses, e.g. ``(the paper's words)``."""
+    note = wording_note(wording)
+    return f"{text} ({note})" if note else str(text)
 
 
-def marked(text: object, kind: object) -> str:
-    """Return ``text`` followed by its mark (:func:`mark`)."""
-    suffix = mark(kind)
-    return f"{text} {suffix}" if suffix else str(text)
+def worded_list(texts, wordings, sep: str = "; ") -> str:
+    """Return texts joined by ``sep``: one note at the end when they share a wording, else one each."""
+    texts, wordings = list(texts), list(wordings)
+    if len(set(wordings)) == 1:
+        return worded(sep.join(map(str, texts)), wordings[0])
+    return sep.join(worded(t, w) for t, w in zip(texts, wordings, strict=True))
 
 
 def number_origin(chapter, value) -> str:
@@ -137,46 +108,76 @@ def number_origin(chapter, value) -> str:
     return "synthetic" if chapter.study.synthetic else "from the data"
 
 
-def marked_number(chapter, value) -> str:
-    """Return a number as prose shows it (through disclosure control), with its origin mark."""
-    return marked(chapter.shown_number(value), number_origin(chapter, value))
+def origin_mark(origin: object) -> str:
+    """Return the mark of a number's origin: none when published, else ``‡``, ``*`` or ``†``."""
+    return MARKS.get(str(origin), "") if isinstance(origin, str) else ""
+
+
+def number_text(chapter, value, unit: str = "") -> str:
+    """Return a number as the page shows it: through disclosure control, then its origin's mark.
+
+    A count of people hidden by the small-cell rule shows only the marker (``<k``), which
+    carries no mark. ``unit`` follows the number and precedes the mark.
+    """
+    shown = chapter.shown_number(value)
+    if shown != str(value):
+        return shown
+    text = f"{shown} {unit}" if unit else shown
+    return f"{text}{origin_mark(number_origin(chapter, value))}"
 
 
 def glue_marked(chapter, name: str, value) -> None:
-    """Glue a study number for the prose together with its origin mark (:func:`marked_number`)."""
-    chapter.glue(name, marked_number(chapter, value))
+    """Glue a study number for the prose with its origin's mark (:func:`number_text`)."""
+    chapter.glue(name, number_text(chapter, value))
+
+
+def legend_text(chapter, origins) -> str:
+    """Return the sentence (with a leading space) explaining the marks of ``origins``, or empty."""
+    used = set(origins)
+    parts = [LEGEND[o] for o in ("derived", "reconstructed", "synthetic") if o in used]
+    if not parts:
+        return ""
+    plain = "Unmarked numbers are published in the paper" if "published" in used else ""
+    return " " + "; ".join(p for p in [plain, *parts] if p) + "."
+
+
+def legend(chapter, values) -> str:
+    """Return :func:`legend_text` for the origins of measured ``values``."""
+    return legend_text(chapter, {number_origin(chapter, v) for v in values})
 
 
 def origin_legend(chapter):
-    """Return the legend of origin marks, as the pages that use them show it at the top.
-
-    Each mark is listed once; ``[synthetic]`` covers both text and numbers, and
-    ``[from the data]`` replaces it for a package of real records.
-    """
-    items = [{"mark": mark(k), "meaning": f"text: {v}"} for k, v in WORDING_MEANINGS.items()]
-    numbers = {k: v for k, v in ORIGIN_MEANINGS.items() if k not in ("synthetic", "from the data")}
-    items[-1:] = [{"mark": mark(k), "meaning": f"number: {v}"} for k, v in numbers.items()]
-    if chapter.study.synthetic:
-        meaning = (
-            "text written for the synthetic data, or a number computed from the synthetic "
-            "records; neither is the paper's"
-        )
-        items.append({"mark": mark("synthetic"), "meaning": meaning})
-    else:
-        items.append(
-            {"mark": mark("synthetic"), "meaning": f"text: {WORDING_MEANINGS['synthetic']}"}
-        )
-        items.append(
-            {
-                "mark": mark("from the data"),
-                "meaning": f"number: {ORIGIN_MEANINGS['from the data']}",
-            }
-        )
+    """Return the whole legend of the marks, as the pages that show many open with it."""
+    published = (
+        "printed in the paper, and regenerated here from the synthetic records"
+        if chapter.study.synthetic
+        else "printed in the paper, or computed from the package's records"
+    )
+    items = [{"mark": "no mark", "meaning": f"a number {published}"}]
+    meanings = {
+        "derived": "computed from numbers the paper prints",
+        "reconstructed": "inferred from the paper; it does not print it as such",
+        "synthetic": "computed from the synthetic records; the paper does not print it",
+    }
+    items += [{"mark": MARKS[o], "meaning": f"a number {m}"} for o, m in meanings.items()]
+    items += [
+        {"mark": f"({note})", "meaning": f"text: {meaning}"}
+        for note, meaning in [
+            (WORDING_NOTES["verbatim"], "printed so in the paper"),
+            (WORDING_NOTES["paraphrase"], "the paper's content, in this compendium's words"),
+            (
+                WORDING_NOTES["reconstruction"],
+                "inferred by this compendium; the paper does not print it",
+            ),
+            (WORDING_NOTES["synthetic"], "written for the synthetic data; not the paper's"),
+        ]
+    ]
     return fragment(
         "origin_legend.html",
         intro=(
-            "A mark in square brackets follows each piece of text and each number drawn from the "
-            "study. Counts of this compendium's own files, rows and checks carry none."
+            "Each number drawn from the study carries a mark after it, and each piece of text a "
+            "note in parentheses. Counts of this compendium's own files, rows and checks carry "
+            "neither."
         ),
         marks=items,
     )
@@ -220,7 +221,7 @@ def stage_summary(chapter, table_id: str, table_rows: pd.DataFrame) -> pd.DataFr
         phase = chapter.descriptor.framework.phase_label(stage.phase)
         columns.append((phase, f"Stage {stage.id}: {stage.name}"))
         if stage.id in declared:
-            column = [marked(declared[stage.id].label, declared[stage.id].wording)]
+            column = [worded(declared[stage.id].label, declared[stage.id].wording)]
         else:
             column = [", ".join(chapter.descriptor.method(m).label for m in stage.methods)]
         own = table_rows[table_rows["stage_id"] == stage.id]
@@ -228,7 +229,7 @@ def stage_summary(chapter, table_id: str, table_rows: pd.DataFrame) -> pd.DataFr
             lines = own[own["row"] == row]
             column.append(
                 "\n".join(
-                    marked(t, w) for t, w in zip(lines["text"], lines["wording"], strict=True)
+                    worded(t, w) for t, w in zip(lines["text"], lines["wording"], strict=True)
                 )
             )
         cells.append(column)
@@ -258,7 +259,7 @@ def _quote_text(chapter, quote) -> str:
         speaker = NO_LABEL
     source = chapter.descriptor.citation(quote["citation_id"]).short
     text = f"\u201c{quote['text']}{cut}\u201d ({speaker}; {quote['location']}; {source})"
-    return marked(text, "verbatim")
+    return worded(text, "verbatim")
 
 
 def concept_evidence_rows(chapter, table_id: str, links: pd.DataFrame) -> pd.DataFrame:
@@ -297,19 +298,19 @@ def concept_evidence_rows(chapter, table_id: str, links: pd.DataFrame) -> pd.Dat
                 held = measures.programmes(c.concept_id)
                 if held:
                     text = (
-                        f"{held} {mark(number_origin(chapter, held))} of "
-                        f"{total} {mark(number_origin(chapter, total))} reviewed programmes"
+                        f"{number_text(chapter, held)} of {number_text(chapter, total)} "
+                        "reviewed programmes"
                     )
                     result.append((c.concept_id, stage_id, "programmes", text, held))
                 if isinstance(c.review_statement, str):
-                    text = marked(c.review_statement, c.statement_wording)
+                    text = worded(c.review_statement, c.statement_wording)
                     result.append((c.concept_id, stage_id, "statement", text, pd.NA))
             continue
         for link in links[links["stage_id"] == stage_id].itertuples():
             count = measures.sources(link.code_id)
             text = (
-                f"{marked(link.name, link.name_wording)}: {chapter.shown_number(count)} "
-                f"{_unit(chapter, link.activity_id)} {mark(number_origin(chapter, count))}"
+                f"{worded(link.name, link.name_wording)}: "
+                f"{number_text(chapter, count, _unit(chapter, link.activity_id))}"
             )
             result.append((link.concept_id, stage_id, "code", text, count))
     frame = pd.DataFrame(result, columns=["concept_id", "stage_id", "kind", "text", "value"])
@@ -335,7 +336,7 @@ def concept_evidence(chapter, table_id: str, links: pd.DataFrame) -> pd.DataFram
     quotes = study.quotes if study.has("quotes") else None
     result = {}
     for c in study.concepts.sort_values("position").itertuples():
-        row = {"Definition": marked(c.definition, c.wording)}
+        row = {"Definition": worded(c.definition, c.wording)}
         own = evidence[evidence["concept_id"] == c.concept_id]
         for stage_id, heading in headings.items():
             row[heading] = "\n".join(own.loc[own["stage_id"] == stage_id, "text"]) or NONE_MARK
@@ -346,9 +347,12 @@ def concept_evidence(chapter, table_id: str, links: pd.DataFrame) -> pd.DataFram
             )
         else:
             row["Illustrative quotes"] = NO_QUOTE
-        result[marked(c.name, c.wording)] = row
+        result[worded(c.name, c.wording)] = row
     frame = pd.DataFrame.from_dict(result, orient="index")
     frame.index.name = "Concept"
+    measured = [v for v in evidence["value"] if hasattr(v, "call")]
+    measured += [chapter.measures.programmes()] if len(evidence) else []
+    frame.attrs["origins"] = {number_origin(chapter, v) for v in measured}
     return frame
 
 
@@ -367,8 +371,8 @@ def specifications(chapter, table_id: str, specs: pd.DataFrame) -> pd.DataFrame:
         {
             "Area": specs["area"].to_numpy(),
             "ID": specs["decision_id"].to_numpy(),
-            "Decision": [marked(t, w) for t, w in decision],
-            "Rationale": [marked(t, w) for t, w in rationale],
+            "Decision": [worded(t, w) for t, w in decision],
+            "Rationale": [worded(t, w) for t, w in rationale],
         }
     )
     return frame.set_index(["Area", "ID"])
@@ -414,8 +418,9 @@ def summary_table(chapter, table_id: str, selected: pd.DataFrame):
         return chapter.not_applicable(f"no row of the package belongs to {table.id} (in_table).")
     frame = build(chapter, table_id, selected)
     caption = (
-        f"{table.title}. {table.caption}. Rebuilt from the data package; each line ends in the "
-        "mark of where its wording or number comes from (see the legend at the top of the page)."
+        f"{table.title}. {table.caption}. Rebuilt from the data package; each line ends with a "
+        "note of where its wording comes from."
+        + legend_text(chapter, frame.attrs.get("origins", ()))
     )
     shown = downloadable_table(frame, f"summary-{table.id}", caption)
     return _reads(chapter, shown, "study.yaml", *files)
@@ -426,15 +431,6 @@ def module_resources(module: str) -> tuple[str, ...]:
     from compendium.contract.schema import modules
 
     return next(m.resources for m in modules() if m.name == module)
-
-
-def column_wordings(chapter, table_id: str) -> str:
-    """Return a sentence saying where a table's column headings come from."""
-    table = _table(chapter, table_id)
-    if not table.columns:
-        return "Its column headings are the stages' names from study.yaml."
-    marks = " ".join(sorted({mark(c.wording) for c in table.columns}))
-    return f"Its column headings are those study.yaml declares for it, marked {marks} there."
 
 
 # --------------------------------------------------------------------------- the overview
@@ -457,7 +453,7 @@ def stage_overview(chapter) -> object:
             if pd.isna(a.reported_n):
                 parts.append(f"{a.label} (sample size not reported)")
             else:
-                parts.append(f"{a.label} ({marked(f'{int(a.reported_n)} {a.unit}', a.n_origin)})")
+                parts.append(f"{a.label} ({int(a.reported_n)}{origin_mark(a.n_origin)} {a.unit})")
         collected.append("\n".join(parts) or NONE_MARK)
     frame = pd.DataFrame(
         {
@@ -471,7 +467,8 @@ def stage_overview(chapter) -> object:
     framework = chapter.descriptor.framework.name
     caption = (
         f"The study's stages in order, the phase of the {framework} each belongs to, and what each "
-        "collected, with the sample size the study reports for it and that number's origin."
+        "collected, with the sample size the study reports for it."
+        + legend_text(chapter, set(activities["n_origin"].dropna()))
     )
     return _reads(
         chapter,
@@ -519,7 +516,7 @@ def set_aside_display(chapter, aside: pd.DataFrame):
         {
             "Stage": aside["stage_id"],
             "Finding": [
-                marked(t, w) for t, w in zip(aside["statement"], aside["wording"], strict=True)
+                worded(t, w) for t, w in zip(aside["statement"], aside["wording"], strict=True)
             ],
             "Why not acted on": aside["reason"].fillna("no reason recorded"),
         },
@@ -535,11 +532,15 @@ def _code_evidence(chapter, code_id: str) -> str:
     if code_id not in codes.index:
         return f"Code {code_id} (not in codes.csv)"
     sources, references = measures.sources(code_id), measures.references(code_id)
-    return (
-        f"Code {code_id} \u201c{marked(codes.at[code_id, 'name'], codes.at[code_id, 'name_wording'])}\u201d: "
-        f"{chapter.shown_number(sources)} sources {mark(number_origin(chapter, sources))}, "
-        f"{references} references {mark(number_origin(chapter, references))}"
-    )
+    shown_sources = number_text(chapter, sources, "sources")
+    shown_references = number_text(chapter, references, "references")
+    if shown_sources == chapter.shown_number(sources) != str(sources):
+        shown_sources += " sources"
+        # One reference pins its source count down: a hidden source count hides small references.
+        if references < chapter.threshold:
+            shown_references = f"{chapter.shown_number(sources)} references"
+    name = worded(codes.at[code_id, "name"], codes.at[code_id, "name_wording"])
+    return f"Code {code_id} \u201c{name}\u201d: {shown_sources}, {shown_references}"
 
 
 def _concept_evidence_text(chapter, concept_id: str) -> str:
@@ -547,23 +548,26 @@ def _concept_evidence_text(chapter, concept_id: str) -> str:
     concept = study.concepts.set_index("concept_id").loc[concept_id]
     parts = []
     if isinstance(concept["review_statement"], str):
-        parts.append(marked(concept["review_statement"], concept["statement_wording"]))
+        parts.append(worded(concept["review_statement"], concept["statement_wording"]))
     held = measures.programmes(concept_id)
     if held:
         total = measures.programmes()
         parts.append(
-            f"in {held} {mark(number_origin(chapter, held))} of {total} "
-            f"{mark(number_origin(chapter, total))} reviewed programmes"
+            f"in {number_text(chapter, held)} of {number_text(chapter, total)} reviewed programmes"
         )
-    return f"Concept \u201c{marked(concept['name'], concept['wording'])}\u201d: {'; '.join(parts) or 'no review evidence'}"
+    name = worded(concept["name"], concept["wording"])
+    return f"Concept \u201c{name}\u201d: {'; '.join(parts) or 'no review evidence'}"
 
 
 def _figure_evidence(chapter, figure_id: str, figures: pd.DataFrame | None) -> str:
     if figures is None or figure_id not in figures.index:
         return f"Figure {figure_id} (the package lists no such published figure)"
     row = figures.loc[figure_id]
-    value = f"{row['regenerated']:g}" if pd.notna(row["regenerated"]) else "cannot be computed"
-    return f"Figure {figure_id} ({row['description']}, {row['location']}): {value} {mark(row['origin'])}"
+    if pd.notna(row["regenerated"]):
+        value = f"{row['regenerated']:g}{origin_mark(row['origin'])}"
+    else:
+        value = "cannot be computed"
+    return f"Figure {figure_id} ({row['description']}, {row['location']}): {value}"
 
 
 def evidence_lines(chapter, finding_id: str, figures: pd.DataFrame | None = None) -> list[str]:
@@ -643,7 +647,7 @@ def decision_details(chapter):
                 {
                     "id": f,
                     "href": finding_href(descriptor, finding["stage_id"], f),
-                    "text": marked(finding["statement"], finding["wording"]),
+                    "text": worded(finding["statement"], finding["wording"]),
                     "evidence": evidence_lines(chapter, f, figures),
                 }
             )
@@ -651,11 +655,11 @@ def decision_details(chapter):
             {
                 "id": d.decision_id,
                 "anchor": anchor("decision", d.decision_id),
-                "text": marked(d.decision, d.wording),
+                "text": worded(d.decision, d.wording),
                 "area": d.area,
                 "level": d.level,
                 "stage": d.stage_id,
-                "rationale": marked(d.rationale, d.rationale_wording),
+                "rationale": worded(d.rationale, d.rationale_wording),
                 "parent": {"id": d.parent_id, "anchor": anchor("decision", d.parent_id)}
                 if isinstance(d.parent_id, str)
                 else None,
@@ -759,21 +763,16 @@ def delivery(chapter, activity: str) -> pd.DataFrame:
     return frame
 
 
-def _percent_shown(chapter, count, percent) -> str:
-    """Return a percentage as shown: hidden with its count when the count is a small cell."""
-    shown = chapter.shown_number(count)
-    return shown if shown != str(count) else str(percent)
-
-
 def _percent_text(chapter, count, percent) -> str:
-    """Return a percentage for prose with its mark, e.g. ``39% [published]``; hidden with its count."""
-    shown = _percent_shown(chapter, count, percent)
-    text = f"{shown}%" if shown == str(percent) else shown
-    return marked(text, number_origin(chapter, percent))
+    """Return a percentage with its mark, e.g. ``11%‡``; hidden, unmarked, when its count is."""
+    hidden = chapter.shown_number(count)
+    if hidden != str(count):
+        return hidden
+    return f"{percent}%{origin_mark(number_origin(chapter, percent))}"
 
 
 def delivery_display(chapter, activity: str | None, taken_up: pd.DataFrame | None):
-    """Return :func:`delivery` as a table: counts (through disclosure control), percentages, origins.
+    """Return :func:`delivery` as a table: counts (through disclosure control) and percentages, marked.
 
     Without the trial module, or with no analysed participant whose attendance is recorded,
     return the not-applicable note.
@@ -782,21 +781,19 @@ def delivery_display(chapter, activity: str | None, taken_up: pd.DataFrame | Non
         return _missing(chapter, "trial", "Reporting how the intervention was taken up")
     if activity is None or taken_up is None or taken_up.empty:
         return chapter.not_applicable("no analysed participant has attendance recorded.")
+    counts, percents = list(taken_up["participants"]), list(taken_up["percent"])
     shown = pd.DataFrame(
         {
-            "Participants": [chapter.shown_number(n) for n in taken_up["participants"]],
-            "%": [
-                _percent_shown(chapter, n, p)
-                for n, p in zip(taken_up["participants"], taken_up["percent"], strict=True)
+            "Participants": [number_text(chapter, n) for n in counts],
+            "% of those analysed": [
+                _percent_text(chapter, n, p) for n, p in zip(counts, percents, strict=True)
             ],
-            "Origin of count": [mark(o) for o in taken_up["origin"]],
-            "Origin of %": [mark(number_origin(chapter, p)) for p in taken_up["percent"]],
         },
         index=pd.Index(taken_up["attendance"], name="Attendance"),
     )
     caption = (
-        f"How the analysed participants of {chapter.label(activity)} took the intervention up; "
-        "percentages are of those analysed."
+        f"How the analysed participants of {chapter.label(activity)} took the intervention up."
+        + legend(chapter, counts + percents)
     )
     return _reads(
         chapter,
@@ -807,23 +804,24 @@ def delivery_display(chapter, activity: str | None, taken_up: pd.DataFrame | Non
     )
 
 
-def quantity(chapter, component_id: str) -> str:
-    """Return a component's quantity as prose shows it, e.g. ``10 sessions [published]``.
-
-    The number is ``measures.component_quantity``; its mark is the origin the package records
-    for it (``quantity_origin``), else the measure's own.
-    """
+def _quantity_origin(chapter, component_id: str) -> tuple[object, str]:
+    """Return a component's measured quantity and its origin (as recorded, else the measure's)."""
     component = chapter.study.components.set_index("component_id").loc[component_id]
     value = chapter.measures.component_quantity(component_id)
     declared = component["quantity_origin"]
-    origin = declared if isinstance(declared, str) else number_origin(chapter, value)
-    shown = f"{float(value):g}"
-    unit = component["unit"]
-    return marked(f"{shown} {unit}" if isinstance(unit, str) else shown, origin)
+    return value, declared if isinstance(declared, str) else number_origin(chapter, value)
 
 
-def _amount(chapter, component) -> str:
-    return "" if pd.isna(component.quantity) else quantity(chapter, component.component_id)
+def quantity(chapter, component_id: str) -> str:
+    """Return a component's quantity as prose shows it, e.g. ``10 sessions`` (its mark after the number).
+
+    The number is ``measures.component_quantity``; its mark is that of the origin the package
+    records for it (``quantity_origin``), else of the measure's own.
+    """
+    value, origin = _quantity_origin(chapter, component_id)
+    unit = chapter.study.components.set_index("component_id").at[component_id, "unit"]
+    shown = f"{float(value):g}{origin_mark(origin)}"
+    return f"{shown} {unit}" if isinstance(unit, str) else shown
 
 
 def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None = None):
@@ -832,8 +830,8 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
     Each item lists its components (parts nested beneath their parent), each with the id
     ``anchor("component", id)``, its quantity and the decisions that shaped it (linked to the
     trace page when the package has the trace module). Item 12, "How well (actual)", also
-    lists the trial's delivery (:func:`delivery`) when ``taken_up`` is given. Every text and
-    number is marked.
+    lists the trial's delivery (:func:`delivery`) when ``taken_up`` is given. Every text carries
+    its wording's note and every number its origin's mark.
     """
     study = chapter.study
     if not study.has("tidier"):
@@ -846,13 +844,19 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
         made = ordered_decisions(study.decisions).dropna(subset=["component_id"])
         shaped = made.groupby("component_id", sort=False)["decision_id"].agg(list).to_dict()
 
+    origins: set[str] = set()
+
     def describe(c) -> dict:
         parts = components[components["parent_id"] == c.component_id]
+        amount = ""
+        if pd.notna(c.quantity):
+            amount = quantity(chapter, c.component_id)
+            origins.add(_quantity_origin(chapter, c.component_id)[1])
         return {
             "anchor": anchor("component", c.component_id),
-            "name": marked(c.name, c.wording),
-            "amount": _amount(chapter, c),
-            "description": c.description,
+            "name": c.name,
+            "amount": amount,
+            "description": worded(c.description, c.wording),
             "decisions": [
                 {"id": d, "href": decision_href(d)} for d in shaped.get(c.component_id, [])
             ],
@@ -865,18 +869,22 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
         entry = {
             "number": item.item,
             "name": item.name,
-            "description": marked(item.description, item.wording),
+            "description": worded(item.description, item.wording),
             "components": [describe(c) for c in top[top["tidier_item"] == item.item].itertuples()],
             "delivery": None,
         }
         if item.item == TIDIER_ACTUAL and taken_up is not None and len(taken_up):
             analysed = taken_up.attrs.get("analysed")
+            counts, percents = list(taken_up["participants"]), list(taken_up["percent"])
+            origins |= {number_origin(chapter, v) for v in [analysed, *counts, *percents]}
             entry["delivery"] = {
-                "title": f"{chapter.label(activity)}, of {marked_number(chapter, analysed)} participants analysed:",
+                "title": (
+                    f"{chapter.label(activity)}, of {number_text(chapter, analysed)} "
+                    "participants analysed:"
+                ),
                 "lines": [
-                    f"{r.attendance}: {marked_number(chapter, r.participants)} "
-                    f"({_percent_text(chapter, r.participants, r.percent)})"
-                    for r in taken_up.itertuples()
+                    f"{label}: {number_text(chapter, n)} ({_percent_text(chapter, n, p)})"
+                    for label, n, p in zip(taken_up["attendance"], counts, percents, strict=True)
                 ],
             }
         items.append(entry)
@@ -889,7 +897,10 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
         chapter,
         fragment(
             "tidier.html",
-            caption="The intervention by TIDieR item, each component with the decisions that shaped it",
+            caption=(
+                "The intervention by TIDieR item, each component with the decisions that shaped it."
+                + legend_text(chapter, origins)
+            ),
             items=items,
             empty=NONE_MARK,
         ),
@@ -916,7 +927,7 @@ def reproduction_display(table: pd.DataFrame) -> pd.DataFrame:
                 for v, p in zip(table["regenerated"], table["problem"], strict=True)
             ],
             "Match": table["matches"].map({True: "\u2713", False: "\u2717"}).to_numpy(),
-            "Origin of the paper's value": [mark(o) for o in table["origin"]],
+            "Origin of the paper's value": table["origin"].to_numpy(),
             "Where in the paper": table["location"].to_numpy(),
             "Note": table["note"].fillna("").to_numpy(),
         },
@@ -951,7 +962,7 @@ def reproduction_by_origin(chapter, table: pd.DataFrame, by_origin: pd.DataFrame
     if not chapter.study.has("published_figures"):
         return _missing(chapter, "published_figures", "Checking the paper's numbers")
     shown = by_origin.rename_axis("Origin of the paper's value").rename(
-        index=mark, columns={"figures": "Figures listed", "reproduced": "Reproduced"}
+        columns={"figures": "Figures listed", "reproduced": "Reproduced"}
     )
     caption = (
         "The numbers listed in published_figures.csv, by origin, and how many the analysis "

@@ -4,8 +4,9 @@ Each function takes the :class:`~compendium.presentation.chapter.Chapter` (and, 
 chapter computed it in view of the reader, a table) and returns an
 :class:`~compendium.presentation.figures.AccessibleFigure` with a caption, a text alternative
 and the package files it was drawn from, or the chapter's not-applicable note when the package
-lacks the module it needs. Words drawn from the data keep their origin mark
-(:func:`compendium.presentation.reporting.mark`), in the figure itself or in its hover text.
+lacks the module it needs. Words drawn from the data keep the note of where their wording
+comes from (:func:`compendium.presentation.reporting.worded`), in the figure itself or in its
+hover text.
 
 The plotting libraries are imported inside the functions that draw.
 """
@@ -18,7 +19,8 @@ import pandas as pd
 
 from compendium.analysis import trace as trace_analysis
 from compendium.presentation.figures import AccessibleFigure
-from compendium.presentation.reporting import _reads, mark, marked
+from compendium.presentation.origin import wording_note
+from compendium.presentation.reporting import _reads, worded
 
 #: Colour-blind-safe colours (seaborn's "colorblind" palette), by kind of node in the flow.
 KIND_COLOURS = {
@@ -72,7 +74,7 @@ def stage_overview_figure(chapter, stages: pd.DataFrame | None = None) -> Access
 
     Stage boxes run left to right, joined by arrows, under a band naming their framework phase
     (phases also differ by hatching, never only by colour). Beneath each stage are the summary
-    decisions recorded after it, each ending in its wording mark. It is drawn from
+    decisions recorded after it, each followed by its wording's note. It is drawn from
     ``study.yaml`` and ``decisions.csv``; it redraws no figure of the paper.
     """
     import matplotlib.pyplot as plt
@@ -85,7 +87,7 @@ def stage_overview_figure(chapter, stages: pd.DataFrame | None = None) -> Access
     hatches = {p: PHASE_HATCHES[i % len(PHASE_HATCHES)] for i, p in enumerate(phases)}
     n = len(stages)
     texts = [
-        "\n\n".join(_wrap(marked(d, w), 22) for d, w in row) or "(no summary decision recorded)"
+        "\n\n".join(_wrap(worded(d, w), 22) for d, w in row) or "(no summary decision recorded)"
         for row in stages["decisions"]
     ]
     # Lay out in inches from the top, so the figure is as tall as its longest column needs.
@@ -159,19 +161,19 @@ def stage_overview_figure(chapter, stages: pd.DataFrame | None = None) -> Access
     framework = chapter.descriptor.framework.name
     decisions = [w for ds in stages["decisions"] for _, w in ds]
     counts = pd.Series(decisions, dtype="str").value_counts()
-    marks = ", ".join(f"{k} {mark(w)}" for w, k in counts.items())
+    marks = ", ".join(f"{k} noted as {wording_note(w)}" for w, k in counts.items())
     if has_decisions:
         title = "The study's stages by phase, with the summary decisions recorded after each"
         alt = (
             f"Diagram of {n} stages in {len(phases)} phases of the {framework}, left to right "
             f"and joined by arrows; beneath each stage a box lists the summary decisions recorded "
-            f"after it, {len(decisions)} in all, each marked with where its wording comes from "
-            f"({marks or 'none recorded'})."
+            f"after it, {len(decisions)} in all, each followed by a note of where its wording "
+            f"comes from ({marks or 'none recorded'})."
         )
         caption = (
             f"Stages as study.yaml declares them, grouped by phase of the {framework} (phases "
             "differ by hatching as well as colour). Beneath each stage are the summary decisions "
-            "recorded in decisions.csv, each ending in the mark of its wording's origin. The "
+            "recorded in decisions.csv, each followed by a note of where its wording comes from. The "
             "diagram is drawn from the data package; it is not a copy of any figure of the paper."
         )
         files = ("study.yaml", "decisions.csv")
@@ -196,7 +198,7 @@ def stage_overview_figure(chapter, stages: pd.DataFrame | None = None) -> Access
 
 def _hover(nodes: pd.DataFrame) -> list[str]:
     return [
-        f"{text} {mark(w)}".strip() if isinstance(w, str) else str(text)
+        worded(text, w) if isinstance(w, str) else str(text)
         for text, w in zip(nodes["text"], nodes["wording"], strict=True)
     ]
 
@@ -222,7 +224,7 @@ _FLOW_FILES = ("study.yaml", "findings.csv", "decisions.csv", "trace.csv", "comp
 
 
 def trace_sankey(chapter, nodes: pd.DataFrame, links: pd.DataFrame, height: int | None = None):
-    """Return the flow as an interactive plotly Sankey diagram; hover shows each node's marked wording.
+    """Return the flow as an interactive plotly Sankey diagram; hover shows each node's full wording.
 
     Nodes start where :func:`compendium.analysis.trace.flow_layout` puts them, so stages,
     findings and decisions keep the study's order (a reader can still drag them). The gap
@@ -273,7 +275,7 @@ def trace_sankey(chapter, nodes: pd.DataFrame, links: pd.DataFrame, height: int 
     alt = f"Sankey diagram: {_flow_summary(nodes)}. Every link is one band of the same width."
     caption = (
         f"{columns.capitalize()}, as trace.csv records the links. Node labels are ids (hover for "
-        "the full wording and its origin mark); colours mark the kind of node: stage, finding, "
+        "the full wording and where it comes from); colours mark the kind of node: stage, finding, "
         "finding not acted on, summary decision, specification, component."
     )
     return _reads(chapter, AccessibleFigure(figure, alt=alt, caption=caption), *_FLOW_FILES)
