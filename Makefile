@@ -7,9 +7,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TOC ?= _toc.yml
+# The data package the book is built on. DATA=path builds this book on another package of this
+# study's shape (the real de-identified data, say): the check, the chapters' kernels and the
+# Sphinx build (title, footer, metadata) all read it.
+DATA ?= data
+export COMPENDIUM_DATA := $(abspath $(DATA))
+LAB_ARGS ?=
 LINT_DIRS = $(wildcard src tests bench)
 
-.PHONY: help book verify accept bench test lint data validate serve clean clean-all
+.PHONY: help check book verify accept bench test lint data validate serve clean clean-all pdf lab
 
 ## Show this help (the default goal)
 help:
@@ -25,8 +31,12 @@ help:
 	$(BIN)/pip uninstall -y rfc3987-syntax
 	touch $@
 
-## Build the HTML book: run only chapters whose code, data or package code changed, then render; fails on any warning or failing cell
-book: $(STAMP)
+## Say which chapters the data package (DATA) supports, and what any other one lacks (book runs it first)
+check: $(STAMP)
+	$(BIN)/python -m compendium check --data $(DATA) --toc $(TOC)
+
+## Build the HTML book: check, run only chapters whose code, data or package code changed, then render; fails on any warning or failing cell
+book: check
 	$(BIN)/python -m compendium.build.execution --toc $(TOC)
 	$(BIN)/jupyter-book build . --toc $(TOC) --builder html -W -n --keep-going
 
@@ -62,9 +72,17 @@ lint: $(STAMP)
 data: $(STAMP)
 	$(BIN)/python -m compendium synth --seed 2017 --out data
 
-## Validate the data package in data/
+## Validate the data package (DATA, default data/)
 validate: $(STAMP)
-	$(BIN)/python -m compendium validate data
+	$(BIN)/python -m compendium validate $(DATA)
+
+## Build the book as one PDF, offline (Chromium prints the HTML book): _build/pdf/compendium.pdf
+pdf: book
+	$(BIN)/python -m compendium.build.pdf --toc $(TOC) --out _build/pdf/compendium.pdf
+
+## Open the chapters as notebooks in JupyterLab via jupytext (LAB_ARGS=--allow-root when root)
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=. --LabApp.app_settings_dir=src/compendium/resources/jupyterlab --LabApp.default_url=/lab/tree/book/intro.md $(LAB_ARGS)
 
 ## Build the book and serve it on http://127.0.0.1:8000
 serve: book

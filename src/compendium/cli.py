@@ -1,4 +1,4 @@
-"""Command line: ``python -m compendium {synth,validate,reproduce,codebook,import-codebook,export-project}``.
+"""Command line: ``python -m compendium {synth,validate,reproduce,codebook,import-codebook,export-project,new,check,schema}``.
 
 Each command exits 0 on success and 1 on a data problem, printing one line per problem;
 ``reproduce`` also exits 1 when any regenerated figure differs from the paper's.
@@ -14,6 +14,7 @@ import pandas as pd
 
 from compendium import paths
 from compendium.contract.loading import load_study
+from compendium.contract.problems import SHOWN_PROBLEMS
 from compendium.contract.refiqda import (
     IMPORTED_NAME_WORDING,
     NAME_WORDINGS,
@@ -43,15 +44,109 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_problems(problems: list, limit: int = SHOWN_PROBLEMS) -> None:
+    """Print located problems, one a line, then how many more when there are over ``limit``."""
+    for problem in problems[:limit]:
+        print(problem, file=sys.stderr)
+    if len(problems) > limit:
+        print(f"... and {len(problems) - limit} more", file=sys.stderr)
+
+
 def _validate(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
     problems = validate_package(data_dir)
-    for problem in problems:
-        print(problem)
     if problems:
-        print(f"validate: {len(problems)} problem(s) in {data_dir}", file=sys.stderr)
+        _print_problems(problems)
+        count = len(problems)
+        print(
+            f"compendium: validate: {data_dir}: {count} problem{'s' * (count > 1)}",
+            file=sys.stderr,
+        )
         return 1
     print(f"validate: {data_dir} is a valid data package")
+    return 0
+
+
+def _new(args: argparse.Namespace) -> int:
+    from compendium.build.scaffold import ScaffoldError, create
+
+    def fail(what: str) -> int:
+        print(f"compendium: new: {what}", file=sys.stderr)
+        return 1
+
+    data = Path(args.data) if args.data else None
+    spec = Path(args.spec) if args.spec else None
+    try:
+        target = create(Path(args.dir), data=data, spec=spec, seed=args.seed)
+    except ScaffoldError as exc:
+        return fail(f"{args.dir}: nothing written: {exc}")
+    except InvalidPackage as exc:
+        _print_problems(exc.problems)
+        count = len(exc.problems)
+        package = args.data or f"the package generated from {args.spec}"
+        return fail(
+            f"{package}: not a valid data package ({count} problem{'s' * (count > 1)}); "
+            "nothing written"
+        )
+    except OSError as exc:
+        return fail(f"{exc.filename or args.dir}: nothing written: {exc.strerror or exc}")
+    print(f"new: wrote {target}; run `make book` there to build it")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from compendium.build.support import book_data_dir, check_book
+
+    root = Path(args.root)
+    toc = Path(args.toc)
+    data_dir = Path(args.data) if args.data else book_data_dir(root)
+    if not (toc if toc.is_absolute() else root / toc).is_file():
+        print(f"compendium: check: {toc}: no such table of contents", file=sys.stderr)
+        return 1
+    try:
+        report = check_book(root, toc, data_dir)
+    except InvalidPackage as exc:
+        _print_problems(exc.problems)
+        print(f"compendium: check: {data_dir}: the study descriptor is invalid", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"compendium: check: {data_dir}: cannot read the package: {exc}", file=sys.stderr)
+        return 1
+    for chapter in report.chapters:
+        print(chapter.describe(), file=sys.stdout if chapter.supported else sys.stderr)
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    *_, verdict = report.lines()
+    print(verdict, file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from compendium.build.scaffold import ScaffoldError, write_package_descriptor
+
+    data_dir = Path(args.data_dir)
+    try:
+        path, resources = write_package_descriptor(data_dir)
+    except InvalidPackage as exc:
+        _print_problems(exc.problems)
+        print(
+            f"compendium: schema: {data_dir}: nothing written: study.yaml is invalid",
+            file=sys.stderr,
+        )
+        return 1
+    except ScaffoldError as exc:
+        print(f"compendium: schema: nothing written: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(
+            f"compendium: schema: {exc.filename or data_dir}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"schema: wrote {path} ({len(resources)} resources); "
+        f"check the package with `python -m compendium validate {data_dir}`"
+    )
     return 0
 
 
@@ -198,7 +293,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", "--data-dir", dest="data_dir", help="package directory (default: data/)"
     )
     exporter.set_defaults(run=_export_project)
+    _add_scaffold_commands(sub)
     return parser
+
+
+def _add_scaffold_commands(sub) -> None:
+    """Add ``new``, ``check`` and ``schema`` to the command's subparsers."""
+    from compendium.build.scaffold import DEFAULT_SEED
+
+    new = sub.add_parser("new", help="write a new compendium for a data package")
+    new.add_argument("dir", help="folder to create (must not exist, or be empty)")
+    source = new.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="a valid data package to build the book on")
+    source.add_argument("--spec", help="a specification to generate a synthetic package from")
+    new.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"generator seed (default {DEFAULT_SEED})"
+    )
+    new.set_defaults(run=_new)
+    check = sub.add_parser(
+        "check", help="say which chapters of the book the data package supports, before building"
+    )
+    check.add_argument("--data", help="package directory (default: $COMPENDIUM_DATA, else data/)")
+    check.add_argument("--toc", default="_toc.yml", help="table of contents (default _toc.yml)")
+    check.add_argument("--root", default=".", help="the book's root folder (default: here)")
+    check.set_defaults(run=_check)
+    schema = sub.add_parser(
+        "schema", help="rewrite a package's datapackage.json from its study.yaml and CSV files"
+    )
+    schema.add_argument("data_dir", help="package directory")
+    schema.set_defaults(run=_schema)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,12 @@ Every page is visited once per session (:func:`visits`); each test then checks o
 property of all the recorded visits and lists every page that fails it.
 
 ``COMPENDIUM_HTML_DIR`` points the suite at another build (for instance one made with
-``jupyter-book build --path-output``); screenshots go beside it, in ``screenshots/``.
+``jupyter-book build --path-output``); screenshots go beside it, in ``screenshots/``, named
+``<page>-<width>.png`` (``<page>-<width>-dark.png`` in dark mode).
+
+Pages are visited three times: at 1280 px (:func:`visits`, with the accessibility scan),
+at 390 px, a phone's width (:func:`narrow_visits`), and at 1280 px in dark mode
+(:func:`dark_visits`, with the scan again, since colours change).
 """
 
 from __future__ import annotations
@@ -29,20 +34,8 @@ import pytest
 import yaml
 
 from compendium import paths
+from compendium.build.chromium import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-    # Offline by construction: any other host fails to resolve immediately.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-]
 AXE_JS = paths.ROOT / "node_modules" / "axe-core" / "axe.min.js"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # Sphinx's generated pages, not chapters (the search page has its own test).
@@ -53,6 +46,12 @@ SETTLE_MS = 300
 PLOTLY_WAIT_MS = 10_000
 # Pages in flight at once: the screenshot of one overlaps the accessibility scan of another.
 VISIT_CONCURRENCY = 2
+WIDE, NARROW = 1280, 390  # a laptop and a phone, in CSS pixels
+# The only elements allowed to scroll sideways, or to hold content wider than the screen:
+# a cell's output (wide tables and figures scroll inside it, compendium.css), a code
+# block, and the theme's wrapper around Markdown tables. Everything else must fit the
+# viewport.
+SCROLL_CONTAINERS = "div.cell_output div.output, div.highlight pre, .pst-scrollable-table-container"
 
 # The page facts gathered in the browser after load (see PageVisit for their meaning).
 PAGE_FACTS_JS = """
@@ -106,6 +105,82 @@ PAGE_FACTS_JS = """
     paragraphs: [...(article ? article.querySelectorAll('p') : [])].map(text),
     footer: [...document.querySelectorAll('footer')].map(text).join(' '),
     licence: hrefs('a[rel~=license]'),
+    // Code cells: how many inputs there are, how many sit in a closed fold, how many show.
+    code: (() => {
+      const inputs = [...document.querySelectorAll('main .cell .cell_input')];
+      const outputs = [...document.querySelectorAll('main .cell .cell_output')];
+      return {
+        inputs: inputs.length,
+        folded: inputs.filter((i) => (i.closest('details.hide') || {}).open === false).length,
+        shown: inputs.filter((i) => i.checkVisibility()).length,
+        outputs: outputs.length,
+        outputsShown: outputs.filter((o) => o.checkVisibility()).length,
+        toggle: text(document.querySelector('.compendium-code-toggle')),
+      };
+    })(),
+    citations: hrefs('main .bibtex-citation a'),
+    terms: [...document.querySelectorAll('main a:has(> .std-term)')].map((a) => ({
+      href: a.getAttribute('href'), text: text(a),
+      auto: a.querySelector('.glossary-term') !== null,
+    })),
+    downloads: hrefs('.dropdown-download-buttons a'),
+    theme: document.documentElement.dataset.theme || '',
+    // Relative luminance of what each figure output is drawn on: the first ancestor (or the
+    // element itself) with an opaque background colour.
+    figureBackgrounds: [...document.querySelectorAll(
+      'main .cell_output .plotly-graph-div, main .cell_output img')].map((el) => {
+      let node = el;
+      while (node) {
+        const match = getComputedStyle(node).backgroundColor.match(/[\\d.]+/g);
+        if (match && (match.length < 4 || Number(match[3]) > 0.9)) {
+          const [r, g, b] = match.slice(0, 3).map((v) => {
+            const c = Number(v) / 255;
+            return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+          });
+          return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+        }
+        node = node.parentElement;
+      }
+      return 1;  // nothing opaque behind it: the browser's white canvas
+    }),
+  };
+}
+"""
+
+# Where a page is wider than the screen: the page's own scroll width, elements that scroll
+# sideways without being one of SCROLL_CONTAINERS, and visible elements outside those
+# containers that reach past the viewport's edge (caught even if the page clips them).
+# Elements placed wholly off screen on purpose (plotly's text-measuring SVG) are left out.
+LAYOUT_FACTS_JS = """
+(containers) => {
+  const width = document.documentElement.clientWidth;
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+    + [...el.classList].map((c) => '.' + c).join('');
+  const scrolling = [];
+  const outside = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (!el.checkVisibility({visibilityProperty: true, opacityProperty: true})) continue;
+    const style = getComputedStyle(el);
+    const container = el.matches(containers);
+    if (['auto', 'scroll'].includes(style.overflowX) && el.clientWidth > 0
+        && el.scrollWidth > el.clientWidth + 1 && !container) {
+      scrolling.push(name(el));
+    }
+    if (el.parentElement && el.parentElement.closest(containers)) continue;
+    if (style.position === 'fixed' && (el.closest('dialog') || style.visibility === 'hidden')) {
+      continue;
+    }
+    const box = el.getBoundingClientRect();
+    const offScreen = box.right <= 0 || box.left >= width;
+    if (box.width > 0 && box.height > 0 && !offScreen && (box.right > width + 1 || box.left < -1)) {
+      outside.push(name(el) + ' [' + Math.round(box.left) + ', ' + Math.round(box.right) + ']');
+    }
+  }
+  return {
+    viewport: width,
+    pageWidth: document.documentElement.scrollWidth,
+    scrolling: [...new Set(scrolling)],
+    outside: [...new Set(outside)],
   };
 }
 """
@@ -145,10 +220,18 @@ class PageVisit:
         The DOM facts gathered by ``PAGE_FACTS_JS``.
     screenshot : pathlib.Path
         Where its full-page screenshot was saved.
+    width : int
+        The viewport's width in CSS pixels.
+    dark : bool
+        Whether the browser asked for dark mode (the book follows it).
+    layout : dict
+        The layout facts gathered by ``LAYOUT_FACTS_JS``.
     """
 
     page: str
     url: str
+    width: int = WIDE
+    dark: bool = False
     console: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
@@ -156,6 +239,7 @@ class PageVisit:
     violations: list[dict] = field(default_factory=list)
     facts: dict = field(default_factory=dict)
     screenshot: Path | None = None
+    layout: dict = field(default_factory=dict)
 
 
 def html_dir() -> Path:
@@ -204,9 +288,12 @@ def build_tiny_book(root: Path, pages: dict[str, str]) -> subprocess.CompletedPr
     config_text = (paths.ROOT / "_config.yml").read_text(encoding="utf-8")
     (root / "_config.yml").write_text(config_text, encoding="utf-8")
     config = yaml.safe_load(config_text)
-    # Files the configuration refers to (favicon, template overrides) come along.
+    # Files the configuration refers to (favicon, template overrides, bibliography, study
+    # glossary) come along.
+    sphinx_config = config.get("sphinx", {}).get("config", {})
     referenced = [config.get("html", {}).get("favicon")]
-    referenced += config.get("sphinx", {}).get("config", {}).get("templates_path", [])
+    referenced += sphinx_config.get("templates_path", [])
+    referenced += config.get("bibtex_bibfiles", [])
     for relative in filter(None, referenced):
         source, target = paths.ROOT / relative, root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -265,12 +352,15 @@ def redirect_target(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def screenshot_name(page: str, pages: list[str]) -> str:
-    """Return a file name for a page's screenshot: its stem, or its whole path if stems clash."""
+def screenshot_name(page: str, pages: list[str], width: int = WIDE, dark: bool = False) -> str:
+    """Return a file name for a page's screenshot: ``<stem>-<width>[-dark].png``.
+
+    The stem is the page's file name, or its whole path when two pages share a name.
+    """
     stem = PurePosixPath(page).stem
     if sum(PurePosixPath(other).stem == stem for other in pages) > 1:
         stem = page.removesuffix(".html").replace("/", "__")
-    return f"{stem}.png"
+    return f"{stem}-{width}{'-dark' if dark else ''}.png"
 
 
 def is_local(url: str) -> bool:
@@ -319,8 +409,11 @@ def server(built_html: Path):
 
 
 @contextlib.asynccontextmanager
-async def chromium(profile: Path):
+async def chromium(profile: Path, width: int = WIDE, dark: bool = False):
     """Yield a headless Debian Chromium browser context with a fresh profile in ``profile``.
+
+    The viewport is ``width`` CSS pixels wide; with ``dark`` the browser prefers a dark
+    colour scheme, which the book (``default_mode: auto``) follows.
 
     Host names other than this machine's do not resolve (``--host-resolver-rules``), so a
     page that depends on the network fails at once instead of hanging; each visit still
@@ -329,14 +422,15 @@ async def chromium(profile: Path):
     """
     from playwright.async_api import async_playwright
 
-    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install chromium"
+    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: apt-get install chromium"
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             profile,
             executable_path=CHROMIUM,
             headless=True,
             args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900},
+            viewport={"width": width, "height": 900},
+            color_scheme="dark" if dark else "light",
         )
         try:
             yield context
@@ -344,9 +438,22 @@ async def chromium(profile: Path):
             await context.close()
 
 
-async def visit(context, url: str, page_name: str, screenshot: Path | None) -> PageVisit:
-    """Load one page, let it settle, and record what happened (see :class:`PageVisit`)."""
-    record = PageVisit(page=page_name, url=url)
+async def visit(
+    context,
+    url: str,
+    page_name: str,
+    screenshot: Path | None,
+    *,
+    width: int = WIDE,
+    dark: bool = False,
+    scan: bool = True,
+) -> PageVisit:
+    """Load one page, let it settle, and record what happened (see :class:`PageVisit`).
+
+    ``width`` and ``dark`` describe the browser context, for the record; ``scan`` runs
+    the accessibility scan.
+    """
+    record = PageVisit(page=page_name, url=url, width=width, dark=dark)
     page = await context.new_page()
 
     def on_console(message) -> None:
@@ -372,25 +479,39 @@ async def visit(context, url: str, page_name: str, screenshot: Path | None) -> P
             )
         await page.wait_for_timeout(SETTLE_MS)
         record.facts = await page.evaluate(PAGE_FACTS_JS)
+        record.layout = await page.evaluate(LAYOUT_FACTS_JS, SCROLL_CONTAINERS)
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=screenshot, full_page=True)
             record.screenshot = screenshot
-        await page.add_script_tag(path=AXE_JS)
-        record.violations = await page.evaluate(AXE_RUN_JS)
+        if scan:
+            await page.add_script_tag(path=AXE_JS)
+            record.violations = await page.evaluate(AXE_RUN_JS)
     finally:
         await page.close()
     return record
 
 
-async def visit_all(profile: Path, base: str, pages: list[str], shots: Path) -> dict:
-    """Visit every page, ``VISIT_CONCURRENCY`` at a time, in one browser."""
-    async with chromium(profile) as context:
+async def visit_all(
+    profile: Path,
+    base: str,
+    pages: list[str],
+    shots: Path,
+    *,
+    width: int = WIDE,
+    dark: bool = False,
+    scan: bool = True,
+) -> dict:
+    """Visit every page, ``VISIT_CONCURRENCY`` at a time, in one browser (see :func:`visit`)."""
+    async with chromium(profile, width=width, dark=dark) as context:
         slots = asyncio.Semaphore(VISIT_CONCURRENCY)
 
         async def one(name: str) -> PageVisit:
+            shot = shots / screenshot_name(name, pages, width, dark)
             async with slots:
-                return await visit(context, base + name, name, shots / screenshot_name(name, pages))
+                return await visit(
+                    context, base + name, name, shot, width=width, dark=dark, scan=scan
+                )
 
         records = await asyncio.gather(*(one(name) for name in pages))
     return {record.page: record for record in records}
@@ -405,20 +526,45 @@ def pages(built_html: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def visits(tmp_path_factory, server: str, built_html: Path, pages: list[str]) -> dict:
-    """Every content page visited once: page path -> :class:`PageVisit`.
-
-    Full-page screenshots are saved in ``screenshots/`` beside the HTML directory.
-    """
-    assert AXE_JS.is_file(), f"{AXE_JS} is missing: run `npm ci` (make node_modules/.installed)"
+def screenshots(built_html: Path) -> Path:
+    """An emptied ``screenshots/`` folder beside the HTML directory."""
     shots = built_html.parent / "screenshots"
     if shots.exists():
         shutil.rmtree(shots)
+    shots.mkdir(parents=True)
+    return shots
+
+
+@pytest.fixture(scope="session")
+def visits(tmp_path_factory, server: str, pages: list[str], screenshots: Path) -> dict:
+    """Every content page visited once at 1280 px: page path -> :class:`PageVisit`.
+
+    Full-page screenshots are saved as ``screenshots/<page>-1280.png``.
+    """
+    assert AXE_JS.is_file(), f"{AXE_JS} is missing: run `npm ci` (make node_modules/.installed)"
     profile = tmp_path_factory.mktemp("chromium-profile")
-    return asyncio.run(visit_all(profile, server, pages, shots))
+    return asyncio.run(visit_all(profile, server, pages, screenshots))
+
+
+@pytest.fixture(scope="session")
+def narrow_visits(tmp_path_factory, server: str, pages: list[str], screenshots: Path) -> dict:
+    """Every content page at a phone's width (390 px), screenshots ``<page>-390.png``."""
+    profile = tmp_path_factory.mktemp("chromium-profile-narrow")
+    return asyncio.run(visit_all(profile, server, pages, screenshots, width=NARROW, scan=False))
+
+
+@pytest.fixture(scope="session")
+def dark_visits(tmp_path_factory, server: str, pages: list[str], screenshots: Path) -> dict:
+    """Every content page at 1280 px in dark mode, scanned again; ``<page>-1280-dark.png``."""
+    assert AXE_JS.is_file(), f"{AXE_JS} is missing: run `npm ci` (make node_modules/.installed)"
+    profile = tmp_path_factory.mktemp("chromium-profile-dark")
+    return asyncio.run(visit_all(profile, server, pages, screenshots, dark=True))
 
 
 @pytest.fixture(scope="session")
 def book_config() -> dict:
-    """The book's ``_config.yml``."""
-    return yaml.safe_load((paths.ROOT / "_config.yml").read_text(encoding="utf-8"))
+    """What the book says about itself: ``book:`` of the package's study descriptor."""
+    from compendium.contract.descriptor import read_descriptor
+
+    book = read_descriptor(paths.data_dir()).book
+    return {"title": book.title, "author": book.author}

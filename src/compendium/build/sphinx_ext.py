@@ -18,18 +18,62 @@ sphinx-thebe's assets from every page. Jupyter Book loads sphinx-thebe regardles
 its inline configuration script (which names a CDN copy of Thebe) is emitted twice, so
 the browser reports ``Identifier 'THEBE_JS_URL' has already been declared`` on every
 page. An offline book has no use for a remote kernel anyway.
+
+For readers it adds, each in its own function or class below:
+
+- every code cell's input is folded behind a toggle, its output shown
+  (:class:`FoldCodeInputs`), and ``compendium.js`` adds a page-level "Show all code" button;
+  the executed notebooks keep their code, only the HTML changes;
+- each page built from a notebook offers its executed ``.ipynb`` for download beside its
+  source (:func:`offer_executed_notebook`);
+- a glossary page built from YAML (:class:`GlossaryDirective`, ``{compendium-glossary}``)
+  from the package's general terms and the study's own terms, whose file is the
+  ``compendium_study_glossary`` setting (a path relative to the book root);
+- the first mention of each glossary term on every other page becomes a link to its
+  entry (:class:`LinkGlossaryTerms`);
+- author-year citations in round brackets and an author-year labelled reference list for
+  sphinxcontrib-bibtex (the ``compendium`` styles, :class:`RoundBracketReferences`,
+  :class:`AuthorYearStyle`);
+- markup that passes axe where the stock one does not (:func:`visit_fold`,
+  :func:`visit_citation`).
+
+It also takes what the book says about itself from the study descriptor of the data package
+in force (``$COMPENDIUM_DATA``, else ``data/`` beside ``_config.yml``), not from ``_config.yml``:
+the title, author and copyright (``book:`` in ``study.yaml``), the footer (``book.footer``,
+escaped, each web address in it made a link; the study's citation when no footer is declared)
+and the page metadata (description, keywords, author and ``citation_*`` tags). ``_config.yml``
+keeps only settings every compendium shares, so ``make book DATA=other-package`` builds a book
+that names the other study throughout.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from docutils import nodes
+from docutils.statemachine import StringList
+from docutils.writers.html5_polyglot import HTMLTranslator
+from myst_nb.sphinx_ import HideCodeCellNode, depart_HideCellInput, visit_HideCellInput
+from pybtex.plugin import register_plugin
+from pybtex.style.formatting.plain import Style as PlainStyle
+from pybtex.style.labels import BaseLabelStyle
+from pybtex.style.sorting.author_year_title import SortingStyle as AuthorYearTitleSortingBase
+from sphinx import addnodes
+from sphinx.domains.std import Glossary
+from sphinx.transforms import SphinxTransform
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
+from sphinxcontrib.bibtex.plugin import register_plugin as register_bibtex_plugin
+from sphinxcontrib.bibtex.style.referencing import BracketStyle
+from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
 
 from compendium import paths
+from compendium.presentation import glossary
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +81,7 @@ PLOTLY_JS = "plotly.min.js"
 
 
 STYLESHEET = "compendium.css"  # the book's own few style rules, shipped with the package
+SCRIPT = "compendium.js"  # the page-level "Show all code" button
 
 
 def plotly_js_path() -> Path:
@@ -67,7 +112,8 @@ def copy_plotly_js(app: Any, exception: Exception | None) -> None:
     static = Path(app.outdir) / "_static"
     static.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(plotly_js_path(), static / PLOTLY_JS)
-    shutil.copyfile(paths.RESOURCES_DIR / STYLESHEET, static / STYLESHEET)
+    for name in (STYLESHEET, SCRIPT):
+        shutil.copyfile(paths.RESOURCES_DIR / name, static / name)
 
 
 def _is_external(filename: object) -> bool:
@@ -164,8 +210,486 @@ def drop_thebe_assets(
             context[key][:] = [a for a in context[key] if not _is_thebe_asset(a)]
 
 
+class AuthorYearLabels(BaseLabelStyle):
+    """pybtex labels that name authors and year, as the citations in the text do.
+
+    One author gives ``Surname 2020``, two give ``Braun and Clarke 2006``, three or more
+    ``Tong et al. 2007``; labels that would clash get ``a``, ``b``... after the year.
+    """
+
+    def format_labels(self, sorted_entries: Any) -> Any:
+        """Yield one label per entry, in the order given."""
+        labels = [self._label(entry) for entry in sorted_entries]
+        clashing = {label for label in labels if labels.count(label) > 1}
+        seen: dict[str, int] = {}
+        for label in labels:
+            if label in clashing:
+                seen[label] = seen.get(label, 0) + 1
+                yield f"{label}{chr(ord('a') + seen[label] - 1)}"
+            else:
+                yield label
+
+    @staticmethod
+    def _label(entry: Any) -> str:
+        persons = entry.persons.get("author") or entry.persons.get("editor") or []
+        names = ["".join(str(part) for part in person.rich_last_names) for person in persons]
+        year = entry.fields.get("year", "")
+        if len(names) > 2:
+            who = f"{names[0]} et al."
+        else:
+            who = " and ".join(names) or entry.key
+        return f"{who} {year}".strip()
+
+
+class AuthorYearTitleSorting(AuthorYearTitleSortingBase):
+    """pybtex's author-year-title order, reading a braced corporate author as its words."""
+
+    def person_key(self, person: Any) -> str:
+        """Return the sort key of one person, without BibTeX's protecting braces."""
+        return super().person_key(person).replace("{", "").replace("}", "")
+
+
+class AuthorYearStyle(PlainStyle):
+    """pybtex's ``plain`` style (sorted by author, year, title) with author-year labels."""
+
+    default_label_style = "compendium-author-year"
+    default_sorting_style = "compendium-author-year-title"
+
+
+def _round_brackets() -> BracketStyle:
+    return BracketStyle(left="(", right=")")
+
+
+@dataclass
+class RoundBracketReferences(AuthorYearReferenceStyle):
+    """Author-year citations in round brackets: "Tong et al. (2007)", "(Braun and Clarke, 2006)"."""
+
+    bracket_parenthetical: BracketStyle = field(default_factory=_round_brackets)
+    bracket_textual: BracketStyle = field(default_factory=_round_brackets)
+    bracket_author: BracketStyle = field(default_factory=_round_brackets)
+    bracket_label: BracketStyle = field(default_factory=_round_brackets)
+    bracket_year: BracketStyle = field(default_factory=_round_brackets)
+
+
+# The name _config.yml gives both bibtex_default_style and bibtex_reference_style.
+BIBTEX_STYLE = "compendium"
+
+
+class FoldCodeInputs(SphinxPostTransform):
+    """Fold every code cell's input behind a toggle in the HTML; outputs stay in view.
+
+    MyST-NB folds a cell when it is tagged ``hide-input``; its :class:`HideInputCells`
+    post-transform (priority 199) wraps such inputs in a ``<details>`` element. This runs
+    just before it and gives every code cell with an input that mode, as if each were
+    tagged, so neither the sources nor the executed notebooks change. A cell whose output
+    is already tagged ``hide-output`` keeps it folded too; ``hide-cell`` is left as it is.
+    """
+
+    default_priority = 198
+    formats = ("html",)
+
+    def run(self, **kwargs: Any) -> None:
+        """Set the hide mode of every code cell that shows its input."""
+        config = self.env.mystnb_config
+        for cell in self.document.findall(nodes.container):
+            if cell.get("nb_element") != "cell_code" or not cell.children:
+                continue
+            if cell.children[0].get("nb_element") != "cell_code_source":
+                continue  # the input is removed (remove-input), nothing to fold
+            mode = cell.get("hide_mode")
+            if mode in ("all", "input", "input+output"):
+                continue
+            cell["hide_mode"] = "input+output" if mode == "output" else "input"
+            cell.setdefault("prompt_show", config.code_prompt_show)
+            cell.setdefault("prompt_hide", config.code_prompt_hide)
+
+
+def visit_fold(translator: Any, node: Any) -> None:
+    """Open a folded cell as MyST-NB does, but let the summary's text be its name.
+
+    MyST-NB gives every fold's ``<summary>`` the same ``aria-label`` ("Toggle hidden
+    content"), which hides its visible text ("Show code cell source") from screen readers
+    and fails axe's label-content-name-mismatch rule. Without the label, the visible prompt
+    is the accessible name.
+    """
+    start = len(translator.body)
+    visit_HideCellInput(translator, node)
+    translator.body[start:] = [
+        part.replace('<summary aria-label="Toggle hidden content">', "<summary>")
+        for part in translator.body[start:]
+    ]
+
+
+def visit_citation(translator: Any, node: Any) -> None:
+    """Open a bibliography entry as docutils does, as a list item of the citation list.
+
+    docutils marks each entry ``role="doc-biblioentry"`` inside a ``role="list"``; that
+    DPUB-ARIA role is deprecated and no longer counts as a list item, so axe reports the
+    list as missing its items (aria-required-children). ``listitem`` is what it means.
+    """
+    start = len(translator.body)
+    HTMLTranslator.visit_citation(translator, node)
+    translator.body[start:] = [
+        part.replace('role="doc-biblioentry"', 'role="listitem"')
+        for part in translator.body[start:]
+    ]
+
+
+def executed_notebook(app: Any, pagename: str) -> Any:
+    """Return the executed notebook behind a page, outputs included, or None.
+
+    In ``cache`` mode MyST-NB renders a page from the notebook jupyter-cache holds, but the
+    copy it writes to its output folder (``_build/jupyter_execute``) has no outputs, so the
+    chapter is read again, as MyST-NB reads it, and merged with its cache record. In the
+    other modes MyST-NB executes the notebook in place and its written copy is complete.
+
+    Parameters
+    ----------
+    app : sphinx.application.Sphinx
+        The running Sphinx application.
+    pagename : str
+        The page's document name, e.g. ``book/intro``.
+
+    Returns
+    -------
+    nbformat.NotebookNode or None
+        The notebook, or None when there is none to offer (a warning says why).
+    """
+    import nbformat
+
+    from compendium.build.execution import read_notebook
+
+    config = app.env.mystnb_config
+    notebook = None
+    if config.execution_mode == "cache":
+        from jupyter_cache import get_cache
+
+        source = read_notebook(Path(app.env.doc2path(pagename)))
+        try:
+            _, notebook = get_cache(config.execution_cache_path).merge_match_into_notebook(source)
+        except KeyError:
+            reason = f"no record for it in {config.execution_cache_path}"
+        if notebook is not None:
+            notebook.metadata.pop("source_map", None)
+    else:
+        written = Path(config.output_folder, *f"{pagename}.ipynb".split("/"))
+        if written.is_file():
+            notebook = nbformat.read(written, as_version=4)
+        reason = f"{written} is missing"
+    if notebook is None:
+        logger.warning(
+            "page %r: no executed notebook to offer for download: %s",
+            pagename,
+            reason,
+            type="compendium",
+            subtype="notebook_download",
+        )
+    return notebook
+
+
+def offer_executed_notebook(
+    app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    """Offer a page's executed notebook (``.ipynb``) in its download menu, beside the source.
+
+    sphinx-book-theme lists ``context["ipynb_source"]`` in the download menu, but sets it
+    (and copies a notebook to ``_sources``) only when a launch button is configured; an
+    offline book has none. This writes the executed notebook (:func:`executed_notebook`)
+    to ``_sources`` and sets the key. It must run before the theme's ``add_header_buttons``
+    (priority 501). The arguments are those of Sphinx's ``html-page-context`` event (see
+    :func:`refuse_external_assets`).
+    """
+    if app.builder.format != "html" or doctree is None or context.get("ipynb_source"):
+        return
+    if "kernelspec" not in app.env.metadata.get(pagename, {}):
+        return  # not a notebook
+    notebook = executed_notebook(app, pagename)
+    if notebook is None:
+        return
+    import nbformat
+
+    target = Path(app.outdir, "_sources", *f"{pagename}.ipynb".split("/"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, target)
+    context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+GLOSSARY_CLASS = "compendium-glossary"  # marks the glossary's own definition list
+TERM_LINK_CLASS = "glossary-term"  # marks a term linked automatically in the text
+
+
+def glossary_files(app: Any) -> dict[str, Path]:
+    """Return the book's glossary files by kind: ``general`` and, when it has terms, ``study``.
+
+    The study's terms are the ``glossary`` of the study descriptor of the data in force
+    (:func:`compendium.paths.data_dir`), so another package brings its own.
+    """
+    files = {"general": glossary.GENERAL_GLOSSARY}
+    study = paths.data_dir() / "study.yaml"
+    if study.is_file() and glossary.load_entries(study):
+        files["study"] = study
+    return files
+
+
+def load_book_glossary(app: Any) -> None:
+    """Read the glossary once per build and compile its mention pattern (``builder-inited``).
+
+    A malformed glossary file stops the build with its path named.
+    """
+    files = glossary_files(app)
+    entries = {kind: glossary.load_entries(path) for kind, path in files.items()}
+    everything = glossary.load_glossary(files.values())  # also refuses names defined twice
+    pattern, terms = glossary.mention_pattern(everything)
+    app.compendium_glossary = {
+        "files": files,
+        "entries": entries,
+        "pattern": pattern,
+        "terms": terms,
+    }
+
+
+class GlossaryDirective(Glossary):
+    """``{compendium-glossary} general`` or ``study``: one part of the glossary, A to Z.
+
+    The entries come from the YAML file of that kind (see :func:`glossary_files`) and are
+    handed to Sphinx's own ``glossary`` directive, so each becomes a term that ``{term}``
+    references and the automatic links resolve to.
+    """
+
+    has_content = False
+    required_arguments = 1
+    option_spec: dict[str, Any] = {}
+
+    def run(self) -> list[nodes.Node]:
+        """Build the glossary's definition list from the YAML entries of the given kind."""
+        kind = self.arguments[0]
+        state = self.env.app.compendium_glossary
+        if kind not in state["files"]:
+            raise self.error(f"no {kind!r} glossary: expected one of {sorted(state['files'])}")
+        source = str(state["files"][kind])
+        self.env.note_dependency(source)
+        entries = state["entries"][kind]
+        lines = glossary.glossary_lines(entries)
+        self.content = StringList(lines, items=[(source, number) for number in range(len(lines))])
+        result = super().run()
+        for node in result:
+            if isinstance(node, addnodes.glossary):
+                node["classes"].append(GLOSSARY_CLASS)
+        return result
+
+
+# Text under these nodes is never linked to the glossary.
+_NO_LINK_NODES = (
+    nodes.title,
+    nodes.subtitle,
+    nodes.rubric,
+    nodes.literal,
+    nodes.FixedTextElement,
+    nodes.raw,
+    nodes.reference,
+    nodes.target,
+    nodes.term,
+    nodes.citation,
+    nodes.citation_reference,
+    nodes.footnote_reference,
+    nodes.abbreviation,
+    nodes.math,
+    nodes.comment,
+    nodes.substitution_definition,
+    addnodes.pending_xref,
+    addnodes.glossary,
+    addnodes.toctree,
+    addnodes.desc_signature,
+)
+
+
+def _in_prose(element: nodes.Element | None) -> bool:
+    """Return True when an element is running prose, not a heading, code or a link."""
+    node = element
+    while node is not None:
+        if isinstance(node, _NO_LINK_NODES):
+            return False
+        if isinstance(node, nodes.container) and node.get("nb_element"):
+            return False  # a notebook cell's input or output
+        if isinstance(node, nodes.inline) and "xref" in node.get("classes", ()):
+            return False
+        node = node.parent
+    return True
+
+
+def _join_adjacent_text(element: nodes.Element) -> None:
+    """Join neighbouring text nodes (a line break in the source splits them) into one."""
+    children: list[nodes.Node] = []
+    for child in element.children:
+        if children and isinstance(child, nodes.Text) and isinstance(children[-1], nodes.Text):
+            children[-1] = nodes.Text(str(children[-1]) + str(child))
+        else:
+            children.append(child)
+    if len(children) != len(element.children):
+        element.children = []
+        element.extend(children)
+
+
+def _term_reference(text: str, term: str) -> addnodes.pending_xref:
+    """Return a reference to a glossary term, as the ``{term}`` role would make one."""
+    reference = addnodes.pending_xref(
+        "", refdomain="std", reftype="term", reftarget=term, refexplicit=True, refwarn=True
+    )
+    reference += nodes.inline(text, text, classes=["xref", "std", "std-term", TERM_LINK_CLASS])
+    return reference
+
+
+class LinkGlossaryTerms(SphinxTransform):
+    """Link the first mention of each glossary term on a page to its glossary entry.
+
+    Only running text is searched: headings, code, literal text, notebook cells,
+    existing links and the glossary itself are skipped (:func:`_in_prose`); matching
+    follows :mod:`compendium.glossary`. The links are ordinary term references, so Sphinx
+    resolves them and, with ``-n``, warns about any that do not resolve. A page that holds
+    the glossary gets no links. Every page depends on the glossary files, so editing one
+    rebuilds the pages whose links may change.
+    """
+
+    default_priority = 800
+
+    def apply(self, **kwargs: Any) -> None:
+        """Wrap each term's first mention in a term reference."""
+        state = getattr(self.app, "compendium_glossary", None)
+        if state is None:
+            return
+        for path in state["files"].values():
+            self.env.note_dependency(str(path))
+        if any(GLOSSARY_CLASS in n["classes"] for n in self.document.findall(addnodes.glossary)):
+            return
+        for element in list(self.document.findall(nodes.Element)):
+            if _in_prose(element):
+                _join_adjacent_text(element)  # so that a phrase may span a line break
+        done: set[str] = set()
+        for text in list(self.document.findall(nodes.Text)):
+            if not _in_prose(text.parent):
+                continue
+            source = str(text)
+            spans = glossary.first_mentions(source, state["pattern"], state["terms"], done)
+            if not spans:
+                continue
+            replacement: list[nodes.Node] = []
+            position = 0
+            for start, end, term in spans:
+                if start > position:
+                    replacement.append(nodes.Text(source[position:start]))
+                replacement.append(_term_reference(source[start:end], term))
+                position = end
+            if position < len(source):
+                replacement.append(nodes.Text(source[position:]))
+            text.parent.replace(text, replacement)
+
+
+#: A web address in plain text; trailing punctuation belongs to the sentence, not the address.
+URL = re.compile(r"https?://[^\s<>\"']+")
+URL_TRAILING = ".,;:!?)]'\""
+
+
+def _split_urls(text: str) -> list[tuple[str, str]]:
+    """Return ``text`` as (plain text, following address) pairs; the last address may be empty."""
+    parts, start = [], 0
+    for match in URL.finditer(text):
+        url = match.group(0)
+        # Keep a closing parenthesis that closes one opened inside the address itself.
+        while (
+            url
+            and url[-1] in URL_TRAILING
+            and not (url[-1] == ")" and url.count("(") >= url.count(")"))
+        ):
+            url = url[:-1]
+        parts.append((text[start : match.start()], url))
+        start = match.start() + len(url)
+    parts.append((text[start:], ""))
+    return parts
+
+
+def footer_html(text: str) -> str:
+    """Return the footer's HTML: ``text`` escaped, each web address in it a link.
+
+    Parameters
+    ----------
+    text : str
+        The footer as ``study.yaml`` declares it: plain text, not markup.
+
+    Returns
+    -------
+    str
+        One ``<p>`` element, rendered through :mod:`compendium.presentation.html`.
+    """
+    from compendium.presentation.html import render
+
+    return str(render("footer.html", parts=_split_urls(" ".join(text.split()))))
+
+
+def book_metadata(app: Any, config: Any) -> None:
+    """Set the book's title, author, footer and page metadata from the study descriptor.
+
+    Connected to ``config-inited``. Values are set as plain text where Sphinx's templates
+    escape them (``html_title``, ``project``, ``author``, ``copyright``, the ``<meta>`` tags)
+    and escaped where the theme inserts them as HTML (the navbar title, the footer).
+
+    Parameters
+    ----------
+    app : sphinx.application.Sphinx
+        The running Sphinx application.
+    config : sphinx.config.Config
+        The configuration being initialised; changed in place.
+
+    Raises
+    ------
+    sphinx.errors.ConfigError
+        When the package's ``study.yaml`` is missing or invalid (its problems, located).
+    """
+    from sphinx.errors import ConfigError
+
+    from compendium.build.support import book_data_dir
+    from compendium.contract.descriptor import read_descriptor
+    from compendium.contract.problems import InvalidPackage
+    from compendium.presentation.html import escape
+
+    try:
+        descriptor = read_descriptor(book_data_dir(Path(app.srcdir)))
+    except InvalidPackage as exc:
+        raise ConfigError(f"the book's title and metadata come from study.yaml: {exc}") from None
+    book = descriptor.book
+    config.html_title = book.title
+    config.project = book.title
+    config.author = book.author
+    if book.copyright:
+        config.copyright = book.copyright
+    options = dict(config.html_theme_options or {})
+    # pydata-sphinx-theme writes the navbar title unescaped; its logo text is used instead.
+    options["logo"] = {**(options.get("logo") or {}), "text": str(escape(book.title))}
+    footer = book.footer
+    citation = descriptor.study_citation
+    if footer is None and citation is not None:
+        footer = (
+            f"Please cite the study this book reproduces: {citation.text} {citation.link or ''}"
+        )
+    if footer:
+        options["extra_footer"] = footer_html(footer)
+    config.html_theme_options = options
+    meta = dict(config.myst_html_meta or {})
+    meta.update(
+        {
+            "author": book.author,
+            "citation_title": book.title,
+            "citation_author": book.author,
+        }
+    )
+    if book.description:
+        meta["description"] = " ".join(book.description.split())
+    if book.keywords:
+        meta["keywords"] = ", ".join(book.keywords)
+    config.myst_html_meta = meta
+
+
 def setup(app: Any) -> dict[str, Any]:
-    """Register the plotly.js script tag and the copy step with Sphinx.
+    """Register the assets, hooks, transforms, setting and directive with Sphinx.
 
     Parameters
     ----------
@@ -178,9 +702,29 @@ def setup(app: Any) -> dict[str, Any]:
         Extension metadata; the extension is safe for parallel reading and writing.
     """
     app.add_js_file(PLOTLY_JS)
+    app.add_js_file(SCRIPT)
     app.add_css_file(STYLESHEET)
     app.connect("build-finished", copy_plotly_js)
+    app.add_post_transform(FoldCodeInputs)
+    app.add_node(HideCodeCellNode, override=True, html=(visit_fold, depart_HideCellInput))
+    app.add_node(
+        nodes.citation, override=True, html=(visit_citation, HTMLTranslator.depart_citation)
+    )
+    # Before sphinx-book-theme builds the download menu (priority 501).
+    app.connect("html-page-context", offer_executed_notebook, priority=450)
+    app.connect("builder-inited", load_book_glossary)
+    app.add_directive("compendium-glossary", GlossaryDirective)
+    app.add_transform(LinkGlossaryTerms)
+    register_plugin("pybtex.style.labels", "compendium-author-year", AuthorYearLabels, force=True)
+    register_plugin(
+        "pybtex.style.sorting", "compendium-author-year-title", AuthorYearTitleSorting, force=True
+    )
+    register_plugin("pybtex.style.formatting", BIBTEX_STYLE, AuthorYearStyle, force=True)
+    register_bibtex_plugin(
+        "sphinxcontrib.bibtex.style.referencing", BIBTEX_STYLE, RoundBracketReferences, force=True
+    )
     # Late priority, so assets that other extensions add to the page (MathJax) are seen.
     app.connect("html-page-context", refuse_external_assets, priority=900)
     app.connect("html-page-context", drop_thebe_assets)
+    app.connect("config-inited", book_metadata)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -247,7 +247,7 @@ class Descriptor:
     trial: Trial | None = None
     scales: tuple[Scale, ...] = ()
     tables: tuple[Table, ...] = ()
-    glossary: tuple[tuple[str, str], ...] = ()
+    glossary: tuple[dict, ...] = ()
     small_cell_threshold: int = 0
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -692,7 +692,7 @@ def _build(path: Path, data: dict) -> Descriptor:
             )
             for t in data.get("tables", [])
         ),
-        glossary=tuple((g["term"], g["definition"]) for g in data.get("glossary", [])),
+        glossary=tuple(dict(g) for g in data.get("glossary", [])),
         small_cell_threshold=data.get("disclosure", {}).get("small_cell_threshold", 0),
         raw=data,
     )

@@ -126,6 +126,28 @@ def remember_valid(fingerprint: str, cache_dir: Path | None = None) -> None:
         pass
 
 
+def ensure_valid(data_dir: Path, fingerprint: str | None = None) -> str:
+    """Validate the package in ``data_dir`` unless its fingerprint already passed; return it.
+
+    Raises
+    ------
+    compendium.contract.problems.InvalidPackage
+        When any problem is found.
+    """
+    from compendium.contract.problems import InvalidPackage
+
+    fingerprint = fingerprint or package_fingerprint(data_dir)
+    if is_known_valid(fingerprint):
+        return fingerprint
+    from compendium.contract.validation import validate_package
+
+    problems = validate_package(data_dir)
+    if problems:
+        raise InvalidPackage(problems)
+    remember_valid(fingerprint)
+    return fingerprint
+
+
 def cast_table(frame: pd.DataFrame, fields: list[dict]) -> pd.DataFrame:
     """Return a validated text frame with each column cast to its declared type.
 
