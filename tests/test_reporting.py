@@ -512,3 +512,83 @@ def test_reproduction_note_says_plainly_what_a_match_means(chapter):
     note = text_of(reporting.reproduction_note(chapter))
     assert "generated so that these figures come out at the values the paper prints" in note
     assert "not an independent replication" in note
+
+
+def test_a_real_package_is_described_as_one(chapter):
+    real = without(chapter)
+    real.study.__dict__["metadata"] = {}  # no x-synthetic: the study's own records
+    assert not real.study.synthetic
+    note = text_of(reporting.reproduction_note(real))
+    assert "holds the study's own records" in note and "synthetic" not in note
+    legend = text_of(reporting.origin_legend(real))
+    assert "printed in the paper, or computed from the package's records" in legend
+    assert reporting.number_origin(real, real.measures.participants(activity="A3-FG")) == (
+        "from the data"
+    )
+    assert reporting.number_text(real, real.measures.participants(activity="A3-FG")) == "72"
+
+
+# --------------------------------------------------------------------------- study figures
+
+
+@pytest.fixture(scope="module")
+def flow(chapter):
+    from compendium.analysis import trace
+
+    s = chapter.study
+    return trace.flow_graph(s.stages, s.findings, s.decisions, s.trace, s.components)
+
+
+def test_sankey_keeps_the_study_order_and_shows_wording_on_hover(chapter, flow):
+    from compendium.presentation import study_figures
+
+    nodes, links = flow
+    shown = study_figures.trace_sankey(chapter, nodes, links)
+    sankey = shown.figure.data[0]
+    assert list(sankey.node.label) == nodes["label"].tolist()
+    assert sum(sankey.link.value) == links["value"].sum()
+    ys = pd.Series(sankey.node.y)
+    assert ys.between(0, 1).all() and ys[nodes["layer"] == 0].is_monotonic_increasing
+    f11 = nodes.index[nodes["key"] == "F1.1"][0]
+    assert sankey.node.customdata[f11].endswith(VERBATIM)
+    assert "23 findings" in shown.alt and "4 findings flow into a 'Not acted on' node" in shown.alt
+    assert shown.compendium_reads >= {"findings.csv", "decisions.csv", "trace.csv"}
+
+
+def test_static_flow_draws_every_node_and_names_its_columns(chapter, flow):
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from compendium.presentation import study_figures
+
+    nodes, links = flow
+    figure = study_figures.trace_flow_static(chapter, nodes, links).figure
+    try:
+        ax = figure.axes[0]
+        assert len([p for p in ax.patches if isinstance(p, Rectangle)]) == len(nodes)
+        assert {"Stage 1", "F1.4", "T3.22", "Not acted on"} <= {t.get_text() for t in ax.texts}
+        assert [t.get_text() for t in ax.get_xticklabels()] == [
+            "stages",
+            "findings",
+            "decisions",
+            "components",
+        ]
+    finally:
+        plt.close(figure)
+
+
+def test_matrix_labels_the_findings_set_aside(chapter):
+    import matplotlib.pyplot as plt
+
+    from compendium.analysis import trace
+    from compendium.presentation import study_figures
+
+    s = chapter.study
+    matrix = trace.finding_decision_matrix(s.findings, s.decisions, s.trace, s.stages)
+    shown = study_figures.matrix_figure(chapter, matrix)
+    try:
+        labels = [t.get_text() for t in shown.figure.axes[0].get_yticklabels()]
+        assert "F1.4 (not acted on)" in labels and "F1.1" in labels
+        assert f"filled in {len(s.trace)} cells" in shown.alt
+    finally:
+        plt.close(shown.figure)
