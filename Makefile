@@ -68,9 +68,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_DIRS)
 	$(BIN)/ruff format --check $(LINT_DIRS)
 
-## Generate the synthetic data package into data/
+## Regenerate the synthetic data packages: this study's (data/) and the example study's
 data: $(STAMP)
-	$(BIN)/python -m compendium synth --seed 2017 --out data
+	$(BIN)/python -m compendium synth --spec spec/spec.yaml --seed 2017 --out data
+	$(BIN)/python -m compendium synth --spec examples/restwell/spec/spec.yaml --seed 2017 --out examples/restwell/data
 
 ## Validate the data package (DATA, default data/)
 validate: $(STAMP)

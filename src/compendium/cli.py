@@ -33,15 +33,41 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    try:
-        from compendium.contract.synthesis import SpecificationError, synthesize
+    # Imported here, as the other commands import theirs, so no command pays for the others.
+    from compendium.contract.specification import SpecificationError
+    from compendium.contract.synthesis import synthesize
+    from compendium.contract.writing import UnsafeTarget
 
-        out = synthesize(args.seed, Path(args.out))
-    except (InvalidPackage, SpecificationError) as exc:
-        print(f"synth: nothing written: {exc}", file=sys.stderr)
+    def fail(lines: list[str]) -> int:
+        for line in lines:
+            print(f"compendium: synth: {line}", file=sys.stderr)
         return 1
-    print(f"synth: wrote the synthetic package (seed {args.seed}) to {out}")
+
+    try:
+        out = synthesize(args.seed, Path(args.out), Path(args.spec))
+    except UnsafeTarget as exc:
+        return fail([str(exc)])
+    except SpecificationError as exc:
+        return fail([str(p) for p in exc.problems])
+    except InvalidPackage as exc:
+        count = len(exc.problems)
+        head = f"{args.out}: the generated package is invalid ({count} problem{'s' * (count > 1)}); nothing written"
+        more = [f"... and {count - SHOWN_PROBLEMS} more"] if count > SHOWN_PROBLEMS else []
+        return fail([head, *(str(p) for p in exc.problems[:SHOWN_PROBLEMS]), *more])
+    except OSError as exc:
+        return fail([f"{exc.filename or args.out}: cannot write: {exc.strerror or exc}"])
+    print(f"synth: wrote the synthetic package of {args.spec} (seed {args.seed}) to {out}")
     return 0
+
+
+def _synth_usage_error(parser: argparse.ArgumentParser):
+    """Return ``parser.error`` for ``synth``: ``compendium: synth: usage: ...``, exit 2."""
+
+    def error(message: str):
+        parser.print_usage(sys.stderr)
+        parser.exit(2, f"compendium: synth: usage: {message}\n")
+
+    return error
 
 
 def _print_problems(problems: list, limit: int = SHOWN_PROBLEMS) -> None:
@@ -242,9 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for the ``compendium`` command."""
     parser = argparse.ArgumentParser(prog="compendium", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    synth = sub.add_parser("synth", help="generate the synthetic data package")
-    synth.add_argument("--seed", type=int, default=2017, help="random seed (default 2017)")
-    synth.add_argument("--out", default=str(paths.DEFAULT_DATA_DIR), help="output directory")
+    synth = sub.add_parser("synth", help="generate a synthetic data package from a specification")
+    synth.error = _synth_usage_error(synth)
+    synth.add_argument("--spec", required=True, help="the specification, e.g. spec/spec.yaml")
+    synth.add_argument("--seed", type=int, required=True, help="seed of every random stream")
+    synth.add_argument(
+        "--out", required=True, help="package folder to write (replaced whole, atomically)"
+    )
     synth.set_defaults(run=_synth)
     validate = sub.add_parser("validate", help="validate a data package")
     validate.add_argument("data_dir", nargs="?", help="package directory (default: data/)")

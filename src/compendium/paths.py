@@ -35,7 +35,8 @@ BUILD_DIR = ROOT / "_build"
 HTML_DIR = BUILD_DIR / "html"
 DEFAULT_DATA_DIR = ROOT / "data"
 RESOURCES_DIR = PACKAGE_DIR / "resources"
-STUDY_SPEC = RESOURCES_DIR / "milton2017.yaml"
+#: The specification of this project's own study (`make data` realises it as data/).
+SPEC_DIR = ROOT / "spec"
 
 
 def data_dir() -> Path:
