@@ -262,3 +262,36 @@ def test_paper_tables_template_without_declared_tables(tmp_path):
     assert "## No tables declared" in rendered
     notes = check_outputs(execute(rendered, package))
     assert notes == ["Not applicable: the study declares no summary tables (study.yaml)."]
+
+
+# --------------------------------------------------------------------------- the second example
+
+EXAMPLE = paths.ROOT / "examples" / "restwell" / "data"
+#: What each template cannot show for the fictional example (no trial, no published figures).
+EXAMPLE_NOTES = {
+    "overview": 1,
+    "paper-tables": 0,
+    "trace": 0,
+    "intervention": 1,
+    "reproduction": 2,
+    "provenance": 0,
+}
+STUDY_WORDS = re.compile(r"\bCRTs?\b|crisis|Milton|peer[ _-]support|\bPSWs?\b", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("kind", STUDY_KINDS)
+def test_template_runs_on_the_second_example_and_speaks_of_it_alone(kind):
+    descriptor = read_descriptor(EXAMPLE)
+    assert descriptor.comparison is not None  # a study with a comparison group
+    notebook = execute(render_chapter(kind, descriptor), EXAMPLE)
+    assert len(check_outputs(notebook)) == EXAMPLE_NOTES[kind]
+    shown = " ".join(text(html) for _, html in html_outputs(notebook))
+    assert not STUDY_WORDS.search(shown), STUDY_WORDS.search(shown)
+    if kind == "paper-tables":
+        assert "Summary: what each stage found and decided" in shown
+        assert "Planning: online needs survey (synthetic, newly written)" in shown
+    if kind == "overview":
+        assert glued(notebook)["stages"] == "3\u2020"
+        assert "Diagram of 3 stages in 3 phases of the Person-based approach" in " ".join(
+            unescape(html) for _, html in html_outputs(notebook)
+        )
