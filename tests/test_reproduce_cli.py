@@ -14,9 +14,10 @@ def test_reproduce_committed_data_exits_0(study, capsys):
     assert main(["reproduce", str(paths.DEFAULT_DATA_DIR)]) == 0
     out, err = capsys.readouterr()
     n = len(study.published_figures)
-    assert f"reproduce: {n} of {n} published figures reproduced" in out
+    assert f"reproduce: {n} of {n} listed figures reproduced" in out
     for figure_id in study.published_figures["figure_id"]:
         assert figure_id in out
+    assert "not an independent replication" in out
     assert "MISMATCH" not in out + err
 
 
@@ -38,8 +39,31 @@ def test_reproduce_names_each_changed_figure(package_copy, capsys):
     assert any(line.startswith("reproduce: MISMATCH PF04 ") for line in mismatched)
     assert any("PF06 " in line and "paper 7, data 8" in line for line in mismatched)
     assert "PF01 " not in err
-    assert "published figures reproduced" in out
+    assert "listed figures reproduced" in out
     assert "\u2717" in out
+
+
+def test_reproduce_refuses_a_package_without_published_figures(package_copy, capsys):
+    from compendium.contract import schema
+    from compendium.contract.descriptor import read_descriptor
+
+    (package_copy / "published_figures.csv").unlink()
+    # Findings that cite a published figure cite a code instead, so the package stays valid.
+    evidence = package_copy / "finding_evidence.csv"
+    cited = [
+        f"{line.split(',')[0]},code,A2-1.1.1" if ",figure," in line else line
+        for line in evidence.read_text("utf-8").splitlines()
+    ]
+    evidence.write_text("\n".join(dict.fromkeys(cited)) + "\n", "utf-8")
+    package = schema.read_package_json(package_copy)
+    kept = {r["name"] for r in package["resources"]} - {"published_figures"}
+    rebuilt = schema.package_descriptor(
+        read_descriptor(package_copy), kept, schema.package_metadata(package)
+    )
+    (package_copy / "datapackage.json").write_text(schema.descriptor_text(rebuilt), "utf-8")
+    assert main(["reproduce", str(package_copy)]) == 1
+    err = capsys.readouterr().err
+    assert "lists no published figures (published_figures.csv, an optional module)" in err
 
 
 def test_reproduce_refuses_an_invalid_package(package_copy, capsys):
@@ -59,4 +83,4 @@ def test_module_entry_point_runs_reproduce():
         cwd=paths.ROOT,
     )
     assert result.returncode == 0, result.stderr
-    assert "published figures reproduced" in result.stdout
+    assert "listed figures reproduced" in result.stdout

@@ -238,3 +238,40 @@ def environment_table() -> pd.DataFrame:
         except PackageNotFoundError:
             rows.append((name, "not installed"))
     return pd.DataFrame(rows, columns=["component", "version"])
+
+
+def files_display(chapter, files: pd.DataFrame):
+    """Return :func:`data_files_table` styled, credited to every file it lists."""
+    from compendium.presentation.tables import style_table
+
+    shown = style_table(
+        files.rename(columns=str.capitalize).rename(columns={"Sha256": "SHA-256"}),
+        "provenance-files",
+        "Files of the data package: rows, size in bytes and SHA-256",
+    )
+    shown.compendium_reads = set(files["file"])
+    return shown
+
+
+def fields_display(chapter, fields: pd.DataFrame):
+    """Return :func:`schema_table` styled, credited to the package descriptor it summarises."""
+    from compendium.presentation.tables import style_table
+
+    shown = style_table(
+        fields.rename(columns=str.capitalize),
+        "provenance-fields",
+        "Every field of every table: type, constraints and keys (datapackage.json)",
+    )
+    shown.compendium_reads = {"datapackage.json"}
+    return shown
+
+
+def environment_display(chapter, environment: pd.DataFrame):
+    """Return :func:`environment_table` styled (made from the running software, not from data)."""
+    from compendium.presentation.tables import style_table
+
+    return style_table(
+        environment.rename(columns=str.capitalize),
+        "provenance-environment",
+        "Software that executed this page",
+    )
