@@ -604,7 +604,8 @@ def findings_without_evidence(findings: pd.DataFrame, finding_evidence: pd.DataF
 
 
 def _flag(value: object) -> bool:
-    return value is True or value == "true"
+    """Return a boolean cell as a bool, from the text a file holds or a typed frame's value."""
+    return str(value).strip().lower() == "true"
 
 
 #: The table (and key) each kind of finding evidence names, and the module that holds it.

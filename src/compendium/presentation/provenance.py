@@ -73,7 +73,7 @@ def kernel_inputs() -> dict[str, object]:
     """
     data: dict[str, list[str]] = {}
     for data_dir, resource in sorted(READ_IN_PROCESS):
-        data.setdefault(data_dir, []).append(f"{resource}.csv")
+        data.setdefault(data_dir, []).append(resource)
     return {"data": data, "modules": loaded_modules()}
 
 
