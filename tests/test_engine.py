@@ -15,7 +15,9 @@ STUDY_WORDS = re.compile(r"\bCRTs?\b|crisis|Milton|peer[ _-]support|\bPSWs?\b", 
 def test_no_study_word_in_the_engine():
     hits = []
     for path in sorted((paths.ROOT / "src").rglob("*")):
-        if not path.is_file() or any(p.endswith(".egg-info") or p == "__pycache__" for p in path.parts):
+        if not path.is_file() or any(
+            p.endswith(".egg-info") or p == "__pycache__" for p in path.parts
+        ):
             continue
         for number, line in enumerate(
             path.read_text(encoding="utf-8", errors="replace").splitlines(), 1

@@ -28,13 +28,14 @@ import pytest
 import yaml
 
 from compendium import paths
-from compendium.build.scaffold import cff_problems, write_package_descriptor
+from compendium.build.scaffold import cff_problems
 from compendium.build.templates import render_chapter, templates
 from compendium.contract.descriptor import read_descriptor
 from compendium.contract.loading import load_study
 from compendium.contract.schema import modules
 
-EXAMPLES = sorted(p.parent for p in paths.ROOT.glob("examples/*/data/study.yaml"))
+#: The fictional second study, shipped with the engine: its spec/ and generated data/.
+EXAMPLE = paths.ROOT / "examples" / "restwell"
 STUDY_WORDS = re.compile(r"crisis|\bCRT\b|peer support worker|Milton", re.IGNORECASE)
 VENV = Path(sys.prefix)  # this repository's environment, reused by the new compendium
 
@@ -63,46 +64,10 @@ def make(target: str, cwd: Path, *variables: str) -> subprocess.CompletedProcess
     )
 
 
-def core_package(target: Path) -> Path:
-    """Cut ``data/`` down to the core tables of its one interview stage (stage 2)."""
-    target.mkdir(parents=True)
-
-    def read(name: str) -> pd.DataFrame:
-        return pd.read_csv(paths.DEFAULT_DATA_DIR / f"{name}.csv", dtype=str, keep_default_na=False)
-
-    activities = read("activities").query("stage_id == '2'")
-    people = read("participants").query("activity_id in @activities.activity_id")
-    codes = read("codes").query("activity_id in @activities.activity_id")
-    segments = read("segments").query("participant_id in @people.participant_id and group_id == ''")
-    codings = read("codings").query(
-        "segment_id in @segments.segment_id and code_id in @codes.code_id"
-    )
-    tables = {
-        "activities": activities,
-        "coders": read("coders"),
-        "participants": people,
-        "codes": codes,
-        "segments": segments,
-        "codings": codings,
-    }
-    for name, frame in tables.items():
-        frame.to_csv(target / f"{name}.csv", index=False, lineterminator="\n")
-    study = yaml.safe_load((paths.DEFAULT_DATA_DIR / "study.yaml").read_text(encoding="utf-8"))
-    for key in ("tables", "trial", "glossary"):
-        study.pop(key, None)
-    study["stages"] = [s for s in study["stages"] if str(s["id"]) == "2"]
-    (target / "study.yaml").write_text(yaml.safe_dump(study, sort_keys=False), encoding="utf-8")
-    shutil.copyfile(paths.DEFAULT_DATA_DIR / "datapackage.json", target / "datapackage.json")
-    write_package_descriptor(target)
-    return target
-
-
 @pytest.fixture(scope="session")
-def example(tmp_path_factory) -> Path:
-    """The package the end-to-end tests build: the fictional example, else a core-only cut."""
-    if EXAMPLES:
-        return EXAMPLES[0] / "data"
-    return core_package(tmp_path_factory.mktemp("core") / "data")
+def example() -> Path:
+    """The package the end-to-end tests build: the fictional example study's."""
+    return EXAMPLE / "data"
 
 
 @dataclass(frozen=True)
@@ -134,7 +99,9 @@ def built(tmp_path_factory, example) -> Built:
     """
     import fcntl
 
-    shared = tmp_path_factory.getbasetemp().parent / "compendium-new"
+    # One folder per run: the workers' base folders share a parent, a single process's does not.
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "compendium-new"
     shared.mkdir(exist_ok=True)
     record = shared / "record.json"
     with open(shared / "lock", "w") as lock:
@@ -314,7 +281,7 @@ def test_study_wide_chapters_are_those_that_apply(built):
     descriptor = read_descriptor(root / "data")
     present = {p.stem for p in (root / "data").glob("*.csv")}
     module_present = {m.name for m in modules() if set(m.resources) <= present}
-    expected = {"intro", "provenance"}
+    expected = {"intro", "provenance", "glossary", "bibliography"}
     if descriptor.tables:
         expected.add("paper-tables")
     for kind in ("trace", "intervention"):
@@ -436,8 +403,7 @@ def test_comparison_tables_show_the_examples_own_groups(built):
     assert built.book.returncode == 0
     study = load_study(built.root / "data")
     comparison = study.descriptor.comparison
-    if comparison is None:
-        pytest.skip("the package declares no comparison group")
+    assert comparison is not None, "the example declares a comparison group"
     from bs4 import BeautifulSoup
 
     group_of = study.participants.set_index("participant_id")[comparison.name]
@@ -473,8 +439,6 @@ def test_comparison_tables_show_the_examples_own_groups(built):
 @pytest.mark.slow
 def test_no_page_carries_this_studys_words(built):
     assert built.book.returncode == 0
-    if not EXAMPLES:
-        pytest.skip("the core-only cut of this study's own package carries its words")
     offending = {}
     for page in built.html.rglob("*.html"):
         words = set(STUDY_WORDS.findall(page.read_text(encoding="utf-8")))
@@ -491,8 +455,7 @@ def test_check_names_the_modules_a_cut_package_lacks(built, tmp_path):
     needy = {
         s.chapter: known[s.template].needs for s in descriptor.stages if known[s.template].needs
     }
-    if not needy:
-        pytest.skip("no chapter of this compendium needs an optional module")
+    assert needy, "the example has chapters that need optional modules"
     cut = tmp_path / "cut"
     shutil.copytree(root / "data", cut)
     dropped = {name for needs in needy.values() for name in needs}
@@ -513,9 +476,8 @@ def test_check_names_the_modules_a_cut_package_lacks(built, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not EXAMPLES, reason="no example specification in the tree")
 def test_new_from_a_specification_generates_the_examples_package(tmp_path):
-    spec = EXAMPLES[0] / "spec" / "spec.yaml"
+    spec = EXAMPLE / "spec" / "spec.yaml"
     makefile = (paths.ROOT / "Makefile").read_text(encoding="utf-8")
     seed = re.search(
         rf"--spec {re.escape(str(spec.relative_to(paths.ROOT)))} --seed (\d+)", makefile
@@ -524,5 +486,5 @@ def test_new_from_a_specification_generates_the_examples_package(tmp_path):
     target = tmp_path / "from-spec"
     result = compendium_cli("new", str(target), "--spec", str(spec), "--seed", seed.group(1))
     assert result.returncode == 0, result.stderr
-    for path in (EXAMPLES[0] / "data").iterdir():
+    for path in (EXAMPLE / "data").iterdir():
         assert (target / "data" / path.name).read_bytes() == path.read_bytes(), path.name

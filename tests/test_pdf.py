@@ -15,7 +15,8 @@ import pytest
 from bs4 import BeautifulSoup
 from pypdf import PdfReader
 
-from compendium import paths, pdf
+from compendium import paths
+from compendium.build import pdf
 
 pytestmark = pytest.mark.browser  # Chromium prints the PDF
 

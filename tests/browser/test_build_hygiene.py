@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from compendium.build import sphinx_ext
-from compendium.conftest import book_command, build_tiny_book, notebook_page
+
+from .conftest import book_command, build_tiny_book, notebook_page
 
 ROOT_PAGE = "# A tiny book\n\nThe root page of a book built by the test suite.\n"
 

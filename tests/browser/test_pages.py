@@ -15,7 +15,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import pytest
 
-from compendium.conftest import is_local, redirect_target
+from .conftest import is_local, redirect_target
 
 pytestmark = pytest.mark.browser
 

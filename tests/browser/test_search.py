@@ -8,9 +8,10 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import pytest
 
-from compendium.conftest import chromium
 from compendium.contract.loading import load_study
 from compendium.presentation.links import STAGE_PAGES
+
+from .conftest import chromium
 
 pytestmark = pytest.mark.browser
 

@@ -85,6 +85,8 @@ STUDY_PARTS = {
     "intervention": "From evidence to intervention",
     "reproduction": "Reproducibility",
     "provenance": "Reproducibility",
+    "glossary": "Reference",
+    "bibliography": "Reference",
 }
 OTHER_PART = "The study as a whole"
 ROOT_KIND = "overview"

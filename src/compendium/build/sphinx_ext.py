@@ -464,6 +464,13 @@ class GlossaryDirective(Glossary):
         """Build the glossary's definition list from the YAML entries of the given kind."""
         kind = self.arguments[0]
         state = self.env.app.compendium_glossary
+        if kind == "study" and kind not in state["files"]:
+            # A study that declares no terms of its own: say so rather than fail the build.
+            return [
+                nodes.paragraph(
+                    text="This study's descriptor declares no glossary terms of its own."
+                )
+            ]
         if kind not in state["files"]:
             raise self.error(f"no {kind!r} glossary: expected one of {sorted(state['files'])}")
         source = str(state["files"][kind])
@@ -727,4 +734,25 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("html-page-context", refuse_external_assets, priority=900)
     app.connect("html-page-context", drop_thebe_assets)
     app.connect("config-inited", book_metadata)
+    app.setup_extension("sphinxcontrib.bibtex")
+    app.connect("config-inited", engine_references)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
+
+
+#: Works the engine's own pages and glossary cite, whatever the book.
+ENGINE_REFERENCES = paths.RESOURCES_DIR / "references.bib"
+
+
+def engine_references(app: Any, config: Any) -> None:
+    """Add the engine's references to the book's bibliography files, and its citation style.
+
+    A book lists its own works (``bibtex_bibfiles`` in ``_config.yml``); the general ones the
+    engine's glossary and pages cite come from the package, so a compendium that ``new`` made
+    resolves them without a bibliography of its own.
+    """
+    files = [str(f) for f in config.bibtex_bibfiles or []]
+    if str(ENGINE_REFERENCES) not in files:
+        config.bibtex_bibfiles = [str(ENGINE_REFERENCES), *files]
+    for name in ("bibtex_default_style", "bibtex_reference_style"):
+        if config[name] in ("alpha", "label"):  # sphinxcontrib-bibtex's own defaults
+            config[name] = BIBTEX_STYLE
