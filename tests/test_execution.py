@@ -1,7 +1,7 @@
 """The data-aware execution cache runs exactly the chapters whose inputs changed.
 
-Each test builds a two-chapter book in a temporary folder (one chapter reads ``sites``, the
-other ``stages``) on a private copy of the data package, so nothing touches the real book.
+Each test builds a two-chapter book in a temporary folder (one chapter reads ``coders``, the
+other ``activities``) on a private copy of the data package, so nothing touches the real book.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ kernelspec:
 Some prose.
 
 ```{{code-cell}} ipython3
-from compendium.presentation.provenance import Chapter
+from compendium.book import Chapter
 
 chapter = Chapter("{table}")
 chapter.show(chapter.study.{table}.head(2))
@@ -58,10 +58,10 @@ def book(tmp_path, monkeypatch) -> Book:
     )
     (root / "_toc.yml").write_text(
         "format: jb-book\nroot: pages/index\nchapters:\n"
-        "  - file: pages/sites\n  - file: pages/stages\n"
+        "  - file: pages/coders\n  - file: pages/activities\n"
     )
     (root / "pages" / "index.md").write_text("# Mini\n\nA page without code.\n")
-    for table in ("sites", "stages"):
+    for table in ("coders", "activities"):
         (root / "pages" / f"{table}.md").write_text(CHAPTER.format(table=table))
     data = tmp_path / "data"
     shutil.copytree(paths.DEFAULT_DATA_DIR, data)
@@ -81,19 +81,22 @@ def cached_notebook_text(book: Book, chapter: str) -> str:
 
 def test_cold_run_executes_every_chapter_then_nothing(book):
     first = prepare(book, log=lambda _: None)
-    assert names(first.executed) == ["sites", "stages"] and not first.failed
+    assert names(first.executed) == ["activities", "coders"] and not first.failed
     second = prepare(book, log=lambda _: None)
-    assert second.executed == [] and names(second.fresh) == ["sites", "stages"]
+    assert second.executed == [] and names(second.fresh) == ["activities", "coders"]
     last = json.loads((book.state_dir / "last-run.json").read_text())
-    assert last["executed"] == [] and sorted(last["fresh"]) == ["pages/sites.md", "pages/stages.md"]
+    assert last["executed"] == [] and sorted(last["fresh"]) == [
+        "pages/activities.md",
+        "pages/coders.md",
+    ]
 
 
 def test_kernel_reports_the_files_and_modules_it_used(book):
     prepare(book, log=lambda _: None)
     state = json.loads((book.state_dir / "execution.json").read_text())
-    inputs = state["chapters"]["pages/sites.md"]["inputs"]
+    inputs = state["chapters"]["pages/coders.md"]["inputs"]
     data = sorted(Path(k.partition(":")[2]).name for k in inputs if k.startswith("data:"))
-    assert data == ["sites.csv"]  # loaded all, validated all, but read only this one
+    assert data == ["coders.csv"]  # loaded all, validated all, but read only this one
     assert {"module:presentation/provenance.py", "module:contract/loading.py"} <= set(inputs)
     assert state["chapters"]["pages/index.md"] == {
         "notebook": False,
@@ -104,25 +107,25 @@ def test_kernel_reports_the_files_and_modules_it_used(book):
 def test_editing_one_data_file_reexecutes_only_its_readers(book):
     prepare(book, log=lambda _: None)
     data = Path(os.environ["COMPENDIUM_DATA"])
-    edit_csv(data / "sites.csv", 2, "region", "Edited Region")
+    edit_csv(data / "coders.csv", 2, "role", "Edited Role")
     assert [(s.source.stem, s.reason) for s in plan(book).stale] == [
-        ("sites", "data changed: sites.csv")
+        ("coders", "data changed: coders.csv")
     ]
     report = prepare(book, log=lambda _: None)
-    assert names(report.executed) == ["sites"] and names(report.fresh) == ["stages"]
-    assert "Edited Region" in cached_notebook_text(book, "sites")
+    assert names(report.executed) == ["coders"] and names(report.fresh) == ["activities"]
+    assert "Edited Role" in cached_notebook_text(book, "coders")
 
 
 def test_prose_edits_run_nothing_and_code_edits_run_that_chapter(book):
     prepare(book, log=lambda _: None)
-    stages = book.root / "pages" / "stages.md"
-    stages.write_text(stages.read_text().replace("Some prose.", "Other prose."))
+    activities = book.root / "pages" / "activities.md"
+    activities.write_text(activities.read_text().replace("Some prose.", "Other prose."))
     assert prepare(book, log=lambda _: None).executed == []
-    sites = book.root / "pages" / "sites.md"
-    sites.write_text(sites.read_text().replace(".head(2)", ".head(3)"))
+    coders = book.root / "pages" / "coders.md"
+    coders.write_text(coders.read_text().replace(".head(2)", ".head(3)"))
     pending = plan(book)
-    assert [(s.source.stem, s.reason) for s in pending.stale] == [("sites", "code changed")]
-    assert names(prepare(book, log=lambda _: None).executed) == ["sites"]
+    assert [(s.source.stem, s.reason) for s in pending.stale] == [("coders", "code changed")]
+    assert names(prepare(book, log=lambda _: None).executed) == ["coders"]
 
 
 def test_a_changed_package_module_reexecutes_the_chapters_that_loaded_it(book):
@@ -130,9 +133,11 @@ def test_a_changed_package_module_reexecutes_the_chapters_that_loaded_it(book):
     state = json.loads((book.state_dir / "execution.json").read_text())
     # As if the kernel had seen another version of provenance.py (editing the real one would
     # disturb every other test): the plan must name it.
-    state["chapters"]["pages/stages.md"]["inputs"]["module:presentation/provenance.py"] = "0" * 64
+    state["chapters"]["pages/activities.md"]["inputs"]["module:presentation/provenance.py"] = (
+        "0" * 64
+    )
     assert [(s.source.stem, s.reason) for s in plan(book, state).stale] == [
-        ("stages", "package code changed: presentation/provenance.py")
+        ("activities", "package code changed: presentation/provenance.py")
     ]
 
 
@@ -148,15 +153,15 @@ def test_invalid_data_stops_before_anything_runs(book, capsys):
 
 def test_a_failing_chapter_fails_and_keeps_no_stale_outputs(book):
     prepare(book, log=lambda _: None)
-    sites = book.root / "pages" / "sites.md"
-    sites.write_text(sites.read_text().replace(".head(2))", ".head(2))\n1 / 0"))
+    coders = book.root / "pages" / "coders.md"
+    coders.write_text(coders.read_text().replace(".head(2))", ".head(2))\n1 / 0"))
     lines = []
     report = prepare(book, log=lines.append)
-    assert names(report.failed) == ["sites"] and report.executed == []
+    assert names(report.failed) == ["coders"] and report.executed == []
     assert any("ZeroDivisionError" in line for line in lines)
-    assert (book.state_dir / "reports" / "pages__sites.md.log").is_file()
+    assert (book.state_dir / "reports" / "pages__coders.md.log").is_file()
     assert (
-        "pages/sites.md"
+        "pages/coders.md"
         not in json.loads((book.state_dir / "execution.json").read_text())["chapters"]
     )
     assert main(["--root", str(book.root)]) == 1
@@ -176,18 +181,18 @@ def test_jupyter_book_renders_the_new_data_without_executing(book):
     ]
     prepare(book, log=lambda _: None)
     subprocess.run(build, check=True, capture_output=True, text=True)
-    edit_csv(Path(os.environ["COMPENDIUM_DATA"]) / "sites.csv", 2, "region", "Edited Region")
-    assert names(prepare(book, log=lambda _: None).executed) == ["sites"]
+    edit_csv(Path(os.environ["COMPENDIUM_DATA"]) / "coders.csv", 2, "role", "Edited Role")
+    assert names(prepare(book, log=lambda _: None).executed) == ["coders"]
     log = subprocess.run(build, check=True, capture_output=True, text=True).stdout
     assert "Executing notebook" not in log
     assert "Using cached notebook" in log
-    html = (book.build_dir / "html" / "pages" / "sites.html").read_text()
-    assert "Edited Region" in html
+    html = (book.build_dir / "html" / "pages" / "coders.html").read_text()
+    assert "Edited Role" in html
 
 
 def test_markdown_pages_without_code_are_not_notebooks(book):
     assert read_notebook(book.root / "pages" / "index.md") is None
-    cells = read_notebook(book.root / "pages" / "sites.md").cells
+    cells = read_notebook(book.root / "pages" / "coders.md").cells
     assert [cell.cell_type for cell in cells] == ["markdown", "code"]
 
 
@@ -198,7 +203,7 @@ def test_validation_is_remembered_only_for_identical_bytes(package_copy):
     fingerprint = package_fingerprint(package_copy)
     load_study(package_copy)
     assert is_known_valid(fingerprint)
-    edit_csv(package_copy / "sites.csv", 2, "region", "Somewhere else")
+    edit_csv(package_copy / "coders.csv", 2, "role", "Someone else")
     assert package_fingerprint(package_copy) != fingerprint
     edit_csv(package_copy / "participants.csv", 12, "age_band", "99+")
     with pytest.raises(InvalidPackage, match=r"participants.csv:12: column 'age_band'"):

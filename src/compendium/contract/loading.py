@@ -200,6 +200,8 @@ class Study:
     tables: dict[str, pd.DataFrame] = field(repr=False)
     read: set[str] = field(default_factory=set, repr=False)
     digests: dict[str, str] = field(default_factory=dict, repr=False)
+    #: Whether reads count as this process's inputs (False for the validator's own look).
+    tracked: bool = field(default=True, repr=False)
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         tables = self.__dict__.get("tables", {})
@@ -224,7 +226,8 @@ class Study:
     def note_read(self, filename: str) -> None:
         """Record that ``filename`` of the package was read."""
         self.__dict__["read"].add(filename)
-        READ_IN_PROCESS.add((str(Path(self.__dict__["data_dir"]).resolve()), filename))
+        if self.__dict__.get("tracked", True):
+            READ_IN_PROCESS.add((str(Path(self.__dict__["data_dir"]).resolve()), filename))
 
     def has(self, *resources: str) -> bool:
         """Return whether the package holds every one of ``resources``."""

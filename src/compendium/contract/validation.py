@@ -1116,7 +1116,7 @@ class _CrossTable:
 
         fields = {r["name"]: r["schema"]["fields"] for r in self.package["resources"]}
         typed = {name: cast_table(frame, fields[name]) for name, frame in self.t.items()}
-        study = Study(self.dir, self.d, typed)
+        study = Study(self.dir, self.d, typed, tracked=False)
         for i, f in self.t["published_figures"].iterrows():
             message = expression_problem(f["expression"], study)
             if message:
