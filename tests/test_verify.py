@@ -71,13 +71,16 @@ def test_changed_code_asks_for_accept(tmp_path):
     source = tmp_path / "provenance.md"
     text = (paths.BOOK_DIR / "provenance.md").read_text()
     source.write_text(
-        text.replace("files = data_files_table(study)", "files = data_files_table(study).head(3)")
+        text.replace(
+            "files = provenance.data_files_table(study)",
+            "files = provenance.data_files_table(study).head(3)",
+        )
     )
     verdict = verify_chapter(source, reference_path(paths.BOOK_DIR / "provenance.md"))
     assert not verdict.ok
     assert "its code changed since its reference outputs were accepted" in verdict.report
-    assert "-files = data_files_table(study)" in verdict.report
-    assert "+files = data_files_table(study).head(3)" in verdict.report
+    assert "-files = provenance.data_files_table(study)" in verdict.report
+    assert "+files = provenance.data_files_table(study).head(3)" in verdict.report
     assert "make accept" in verdict.report
 
 
