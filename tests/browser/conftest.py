@@ -308,9 +308,12 @@ def build_tiny_book(root: Path, pages: dict[str, str]) -> subprocess.CompletedPr
     (root / "_toc.yml").write_text(yaml.safe_dump(toc), encoding="utf-8")
     for name, text in pages.items():
         (root / f"{name}.md").write_text(text, encoding="utf-8")
+    # The tiny book has no data of its own: it is built on the project's package.
+    environment = {**os.environ, "COMPENDIUM_DATA": str(paths.data_dir())}
     return subprocess.run(
         book_command(),
         cwd=root,
+        env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -529,11 +532,13 @@ def pages(built_html: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def screenshots(built_html: Path) -> Path:
-    """An emptied ``screenshots/`` folder beside the HTML directory."""
+    """The ``screenshots/`` folder beside the HTML directory; each visit overwrites its own.
+
+    It is not emptied here: under pytest-xdist every worker has this fixture, and one
+    worker's clearing would delete what another has just written.
+    """
     shots = built_html.parent / "screenshots"
-    if shots.exists():
-        shutil.rmtree(shots)
-    shots.mkdir(parents=True)
+    shots.mkdir(parents=True, exist_ok=True)
     return shots
 
 

@@ -286,8 +286,12 @@ def assemble(
         head.append(
             f'<script src="{_file_uri(html_dir, chapters[0].docname + ".html", plotly["src"])}"></script>'
         )
-    title = html.escape(str(config.get("title", "")))
-    author = html.escape(str(config.get("author", "")))
+    # The title and author are the study descriptor's, as in the HTML book (sphinx_ext).
+    from compendium.contract.descriptor import read_descriptor
+
+    book = read_descriptor(paths.data_dir()).book
+    title = html.escape(book.title)
+    author = html.escape(book.author)
     footer = str(config.get("html", {}).get("extra_footer", ""))
     built = datetime.date.today().isoformat()
     from compendium.presentation.provenance import git_commit
