@@ -27,6 +27,7 @@ import csv
 import io
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -217,7 +218,7 @@ class _FileLayer:
                 "resources",
             )
         names = [r["name"] for r in self.package["resources"]]
-        for name in sorted({n for n in names if names.count(n) > 1}):
+        for name in sorted(n for n, count in Counter(names).items() if count > 1):
             self.add(path, f"resource {name!r} is listed twice", None, "resources")
         if self.problems:
             return
@@ -298,7 +299,8 @@ class _FileLayer:
         for h in padded:
             self.add(path, f"column name {h!r} has spaces around it; expected {h.strip()!r}", 1)
         header = [h.strip() for h in header]
-        doubled = sorted({h for h in header if header.count(h) > 1})
+        # Counted once: header.count() per column was quadratic (100,000 columns: 18 minutes).
+        doubled = sorted(h for h, n in Counter(header).items() if n > 1)
         for h in doubled:
             self.add(path, "appears twice in the header", 1, h)
         missing = [h for h in expected if h not in header]
