@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import jupytext
-import nbclient
 import pytest
 
 from compendium import paths
@@ -67,18 +65,6 @@ def minimal_package(tmp_path):
     return target
 
 
-def execute(text: str, data_dir, monkeypatch):
-    monkeypatch.setenv("COMPENDIUM_DATA", str(data_dir))
-    notebook = jupytext.reads(text, fmt="md:myst")
-    nbclient.NotebookClient(
-        notebook,
-        timeout=300,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(paths.BOOK_DIR)}},
-    ).execute()
-    return notebook
-
-
 def html_outputs(notebook) -> str:
     return "\n".join(
         o.get("data", {}).get("text/html", "")
@@ -91,14 +77,14 @@ def html_outputs(notebook) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize(("stage_id", "notes"), [("1", 5), ("4", 6)])
 def test_a_template_on_a_minimal_package_says_what_does_not_apply(
-    tmp_path, monkeypatch, descriptor, stage_id, notes
+    tmp_path, execute_once, descriptor, stage_id, notes
 ):
     from compendium.contract.validation import validate_package
 
     data_dir = minimal_package(tmp_path)
     assert validate_package(data_dir) == []
     stage = descriptor.stage(stage_id)
-    notebook = execute(render_chapter(stage.template, descriptor, stage), data_dir, monkeypatch)
+    notebook = execute_once(render_chapter(stage.template, descriptor, stage), data_dir)
     html = html_outputs(notebook)
     assert html.count("Not applicable:") == notes
     assert not [

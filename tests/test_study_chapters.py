@@ -10,17 +10,12 @@ to), showing short not-applicable notes where a module is absent, never a traceb
 
 from __future__ import annotations
 
-import os
 import re
-from functools import cache
 from html import unescape
 from pathlib import Path
 
-import jupytext
-import nbclient
 import pytest
 import yaml
-from conftest import executed_chapter
 from test_stage_chapters import minimal_package as core_package
 
 from compendium import paths
@@ -34,19 +29,6 @@ GLUE = "application/papermill.record/text/plain"
 
 def page(kind: str) -> str:
     return templates()[kind].page
-
-
-def execute(text: str, data_dir: Path):
-    """Execute a MyST notebook in a fresh kernel whose package is ``data_dir``."""
-    notebook = jupytext.reads(text, fmt="md:myst")
-    client = nbclient.NotebookClient(
-        notebook,
-        timeout=300,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(paths.BOOK_DIR)}},
-    )
-    client.execute(env={**os.environ, "COMPENDIUM_DATA": str(data_dir)})
-    return notebook
 
 
 def glued(notebook) -> dict[str, str]:
@@ -107,14 +89,16 @@ def test_chapter_is_an_instance_of_its_template(kind):
     assert "To write:" not in chapter  # this study's narrative replaced every slot
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", STUDY_KINDS)
-def test_chapter_executes_and_credits_its_data(kind):
-    notebook = executed_chapter(page(kind))
+def test_chapter_executes_and_credits_its_data(kind, book_chapter):
+    notebook = book_chapter(page(kind))
     assert check_outputs(notebook) == []  # this study's package has every module
 
 
-def test_overview_marks_its_numbers_and_describes_its_figure_truthfully():
-    notebook = executed_chapter("intro")
+@pytest.mark.slow
+def test_overview_marks_its_numbers_and_describes_its_figure_truthfully(book_chapter):
+    notebook = book_chapter("intro")
     values = glued(notebook)
     assert values["stages"] == "5"  # published: no mark
     assert values["figures_listed"] == values["figures_reproduced"] == "64"
@@ -129,8 +113,9 @@ def test_overview_marks_its_numbers_and_describes_its_figure_truthfully():
     assert "redraws the paper" not in (paths.BOOK_DIR / "intro.md").read_text(encoding="utf-8")
 
 
-def test_paper_tables_chapter_shows_three_marked_tables():
-    notebook = executed_chapter("paper-tables")
+@pytest.mark.slow
+def test_paper_tables_chapter_shows_three_marked_tables(book_chapter):
+    notebook = book_chapter("paper-tables")
     outputs = [html for _, html in html_outputs(notebook)]
     for table_id in ("table1", "table2", "table3"):
         assert any(f'download="summary-{table_id}.csv"' in html for html in outputs)
@@ -141,8 +126,9 @@ def test_paper_tables_chapter_shows_three_marked_tables():
     assert "table wording from" not in joined  # no caption claims the whole table is the paper's
 
 
-def test_trace_chapter_glues_marked_counts_and_passes_its_checks():
-    notebook = executed_chapter("trace")
+@pytest.mark.slow
+def test_trace_chapter_glues_marked_counts_and_passes_its_checks(book_chapter):
+    notebook = book_chapter("trace")
     values = glued(notebook)
     assert values["findings"] == "23\u2020"
     assert values["links"] == "46\u2020"
@@ -153,8 +139,9 @@ def test_trace_chapter_glues_marked_counts_and_passes_its_checks():
     assert outputs.count('<details class="decision"') == 31
 
 
-def test_intervention_chapter_reports_delivery_with_origins():
-    values = glued(executed_chapter("intervention"))
+@pytest.mark.slow
+def test_intervention_chapter_reports_delivery_with_origins(book_chapter):
+    values = glued(book_chapter("intervention"))
     assert values["quantity_K03"] == "10 sessions"
     assert values["quantity_K04"] == "3 months"
     assert values["parts_K02"] == "4"
@@ -163,8 +150,9 @@ def test_intervention_chapter_reports_delivery_with_origins():
     assert values["plan_name"] == "Adapted Personal Recovery Plan (our paraphrase of the paper)"
 
 
-def test_reproduction_chapter_says_what_a_match_means():
-    notebook = executed_chapter("reproduction")
+@pytest.mark.slow
+def test_reproduction_chapter_says_what_a_match_means(book_chapter):
+    notebook = book_chapter("reproduction")
     values = glued(notebook)
     assert values["summary"] == "64 of 64 listed figures reproduced"
     assert values["mismatches"] == "none"
@@ -172,8 +160,9 @@ def test_reproduction_chapter_says_what_a_match_means():
     assert "It is not an independent replication of the study." in outputs
 
 
-def test_provenance_chapter_counts_the_package():
-    notebook = executed_chapter("provenance")
+@pytest.mark.slow
+def test_provenance_chapter_counts_the_package(book_chapter):
+    notebook = book_chapter("provenance")
     values = glued(notebook)
     study = load_study(paths.DEFAULT_DATA_DIR)
     assert int(values["files"]) == len(study.tables) + 2
@@ -200,9 +189,14 @@ def minimal(tmp_path_factory) -> Path:
     return package
 
 
-@cache
-def executed_minimal(kind: str, package: Path):
-    return execute(render_chapter(kind, read_descriptor(package)), package)
+@pytest.fixture(scope="module")
+def executed_minimal(minimal, execute_once):
+    """Each template executed on the minimal package (once per run, across workers)."""
+
+    def executed(kind: str):
+        return execute_once(render_chapter(kind, read_descriptor(minimal)), minimal)
+
+    return executed
 
 
 #: What each template must say it cannot show for the minimal package.
@@ -232,9 +226,10 @@ EXPECTED_NOTES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", STUDY_KINDS)
-def test_template_executes_on_a_minimal_package_with_notes(kind, minimal):
-    notes = check_outputs(executed_minimal(kind, minimal))
+def test_template_executes_on_a_minimal_package_with_notes(kind, executed_minimal):
+    notes = check_outputs(executed_minimal(kind))
     shown = " | ".join(notes)
     for expected in EXPECTED_NOTES[kind]:
         assert expected in shown, (expected, shown)
@@ -244,23 +239,26 @@ def test_template_executes_on_a_minimal_package_with_notes(kind, minimal):
         assert len(notes) == len(EXPECTED_NOTES[kind])
 
 
-def test_minimal_overview_draws_stages_without_decisions(minimal):
-    notebook = executed_minimal("overview", minimal)
+@pytest.mark.slow
+def test_minimal_overview_draws_stages_without_decisions(executed_minimal):
+    notebook = executed_minimal("overview")
     outputs = " ".join(html for _, html in html_outputs(notebook))
     assert "The package records no decisions (no trace module), so none are drawn." in outputs
     assert glued(notebook)["stages"] == "5\u2020"  # no published figure says so here
 
 
-def test_minimal_provenance_lists_only_the_files_present(minimal):
-    values = glued(executed_minimal("provenance", minimal))
+@pytest.mark.slow
+def test_minimal_provenance_lists_only_the_files_present(executed_minimal):
+    values = glued(executed_minimal("provenance"))
     assert int(values["files"]) == 7 + 2
 
 
-def test_paper_tables_template_without_declared_tables(tmp_path):
+@pytest.mark.slow
+def test_paper_tables_template_without_declared_tables(tmp_path, execute_once):
     package = without_tables(core_package(tmp_path))
     rendered = render_chapter("paper-tables", read_descriptor(package))
     assert "## No tables declared" in rendered
-    notes = check_outputs(execute(rendered, package))
+    notes = check_outputs(execute_once(rendered, package))
     assert notes == ["Not applicable: the study declares no summary tables (study.yaml)."]
 
 
@@ -279,11 +277,12 @@ EXAMPLE_NOTES = {
 STUDY_WORDS = re.compile(r"\bCRTs?\b|crisis|Milton|peer[ _-]support|\bPSWs?\b", re.IGNORECASE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", STUDY_KINDS)
-def test_template_runs_on_the_second_example_and_speaks_of_it_alone(kind):
+def test_template_runs_on_the_second_example_and_speaks_of_it_alone(kind, execute_once):
     descriptor = read_descriptor(EXAMPLE)
     assert descriptor.comparison is not None  # a study with a comparison group
-    notebook = execute(render_chapter(kind, descriptor), EXAMPLE)
+    notebook = execute_once(render_chapter(kind, descriptor), EXAMPLE)
     assert len(check_outputs(notebook)) == EXAMPLE_NOTES[kind]
     shown = " ".join(text(html) for _, html in html_outputs(notebook))
     assert not STUDY_WORDS.search(shown), STUDY_WORDS.search(shown)
