@@ -86,9 +86,9 @@ book: check
 	$(BIN)/python -m compendium.build.execution --toc $(TOC)
 	$(BIN)/jupyter-book build . --toc $(TOC) --builder html -W -n --keep-going
 
-## Re-execute every chapter from scratch and diff its outputs against tests/reference
+## Re-execute every chapter from scratch and report each table cell, value and figure that differs from tests/reference (VERBOSE=1: the raw diff too)
 verify: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider -n 2 tests/test_verify.py
+	$(BIN)/python -m compendium.build.verification verify --toc $(TOC)$(if $(VERBOSE), --verbose)
 
 ## Accept the chapters' current outputs as the new references (then review and commit tests/reference)
 accept: $(STAMP)
