@@ -2,16 +2,20 @@
 
 The built HTML (``_build/html``, built with ``make book`` when missing) is served on
 127.0.0.1 from an ephemeral port, and Debian's Chromium is driven through Playwright.
-Every page is visited once per session (:func:`visits`); each test then checks one
-property of all the recorded visits and lists every page that fails it.
+Every page is visited once per test run, in one browser (:func:`book_visits`), in each of
+three ways; each test then checks one property of all the recorded visits and lists every
+page that fails it. Every test that reads the visits runs on one pytest-xdist worker (the
+``book-visits`` group, see ``tests/conftest.py``), so the visits are made once, not once per
+worker.
 
 ``COMPENDIUM_HTML_DIR`` points the suite at another build (for instance one made with
 ``jupyter-book build --path-output``); screenshots go beside it, in ``screenshots/``, named
 ``<page>-<width>.png`` (``<page>-<width>-dark.png`` in dark mode).
 
-Pages are visited three times: at 1280 px (:func:`visits`, with the accessibility scan),
-at 390 px, a phone's width (:func:`narrow_visits`), and at 1280 px in dark mode
-(:func:`dark_visits`, with the scan again, since colours change).
+The three ways (:data:`MODES`): at 1280 px (:func:`visits`, with the accessibility scan,
+then the code toggles clicked), at 390 px, a phone's width (:func:`narrow_visits`), and at
+1280 px in dark mode (:func:`dark_visits`, with the scan's colour rules again: the rest of
+axe-core's rules read the page's structure, which dark mode does not change).
 """
 
 from __future__ import annotations
@@ -186,14 +190,52 @@ LAYOUT_FACTS_JS = """
 """
 
 AXE_RUN_JS = """
-async () => {
-  const result = await axe.run(document, {resultTypes: ['violations']});
+async (rules) => {
+  const options = {resultTypes: ['violations']};
+  if (rules) options.runOnly = {type: 'rule', values: rules};
+  const result = await axe.run(document, options);
   return result.violations.map((v) => ({
     id: v.id, impact: v.impact, help: v.help,
     nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary),
   }));
 }
 """
+
+
+#: The axe-core rules whose outcome depends on colours: the only ones dark mode can change.
+COLOUR_RULES = ["color-contrast", "link-in-text-block"]
+
+# What the code toggles show: which inputs are visible, and the page toggle's words.
+TOGGLE_JS = """
+() => {
+  const inputs = [...document.querySelectorAll('main .cell .cell_input')];
+  return {
+    shown: inputs.map((i) => i.checkVisibility()),
+    toggle: document.querySelector('.compendium-code-toggle').textContent,
+  };
+}
+"""
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One way of visiting every page: a viewport width, a colour scheme, what to check.
+
+    ``scan`` is ``"all"`` (every axe-core rule), ``"colour"`` (:data:`COLOUR_RULES`) or
+    ``""`` (no scan); ``toggles`` clicks the code toggles after everything else.
+    """
+
+    width: int
+    dark: bool
+    scan: str
+    toggles: bool = False
+
+
+MODES = {
+    "wide": Mode(WIDE, dark=False, scan="all", toggles=True),
+    "narrow": Mode(NARROW, dark=False, scan=""),
+    "dark": Mode(WIDE, dark=True, scan="colour"),
+}
 
 
 @dataclass
@@ -226,6 +268,10 @@ class PageVisit:
         Whether the browser asked for dark mode (the book follows it).
     layout : dict
         The layout facts gathered by ``LAYOUT_FACTS_JS``.
+    toggles : dict
+        On a page with code, visited with ``toggles``: what :data:`TOGGLE_JS` read
+        ``before`` any click, after opening the first cell (``one``), after the page toggle
+        (``all``) and after it again (``none``).
     """
 
     page: str
@@ -240,6 +286,7 @@ class PageVisit:
     facts: dict = field(default_factory=dict)
     screenshot: Path | None = None
     layout: dict = field(default_factory=dict)
+    toggles: dict = field(default_factory=dict)
 
 
 def html_dir() -> Path:
@@ -444,21 +491,14 @@ async def chromium(profile: Path, width: int = WIDE, dark: bool = False):
 
 
 async def visit(
-    context,
-    url: str,
-    page_name: str,
-    screenshot: Path | None,
-    *,
-    width: int = WIDE,
-    dark: bool = False,
-    scan: bool = True,
+    context, url: str, page_name: str, screenshot: Path | None, mode: Mode
 ) -> PageVisit:
     """Load one page, let it settle, and record what happened (see :class:`PageVisit`).
 
-    ``width`` and ``dark`` describe the browser context, for the record; ``scan`` runs
-    the accessibility scan.
+    ``mode`` describes the browser context (for the record) and says what else to do: the
+    accessibility scan, the code toggles.
     """
-    record = PageVisit(page=page_name, url=url, width=width, dark=dark)
+    record = PageVisit(page=page_name, url=url, width=mode.width, dark=mode.dark)
     page = await context.new_page()
 
     def on_console(message) -> None:
@@ -489,37 +529,64 @@ async def visit(
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=screenshot, full_page=True)
             record.screenshot = screenshot
-        if scan:
+        if mode.scan:
             await page.add_script_tag(path=AXE_JS)
-            record.violations = await page.evaluate(AXE_RUN_JS)
+            rules = COLOUR_RULES if mode.scan == "colour" else None
+            record.violations = await page.evaluate(AXE_RUN_JS, rules)
+        if mode.toggles and record.facts["code"]["inputs"]:
+            record.toggles["before"] = await page.evaluate(TOGGLE_JS)
+            await page.locator("main details.hide.above-input > summary").first.click()
+            record.toggles["one"] = await page.evaluate(TOGGLE_JS)
+            await page.locator(".compendium-code-toggle").click()
+            record.toggles["all"] = await page.evaluate(TOGGLE_JS)
+            await page.locator(".compendium-code-toggle").click()
+            record.toggles["none"] = await page.evaluate(TOGGLE_JS)
     finally:
         await page.close()
     return record
 
 
-async def visit_all(
-    profile: Path,
-    base: str,
-    pages: list[str],
-    shots: Path,
-    *,
-    width: int = WIDE,
-    dark: bool = False,
-    scan: bool = True,
-) -> dict:
-    """Visit every page, ``VISIT_CONCURRENCY`` at a time, in one browser (see :func:`visit`)."""
-    async with chromium(profile, width=width, dark=dark) as context:
-        slots = asyncio.Semaphore(VISIT_CONCURRENCY)
+async def visit_book(base: str, pages: list[str], shots: Path) -> dict[str, dict]:
+    """Visit every page in each of :data:`MODES`, ``VISIT_CONCURRENCY`` at a time, in one browser.
 
-        async def one(name: str) -> PageVisit:
-            shot = shots / screenshot_name(name, pages, width, dark)
-            async with slots:
-                return await visit(
-                    context, base + name, name, shot, width=width, dark=dark, scan=scan
+    Returns
+    -------
+    dict
+        Mode name -> page path -> :class:`PageVisit`, pages in the order given.
+    """
+    from playwright.async_api import async_playwright
+
+    assert Path(CHROMIUM).is_file(), (
+        f"{CHROMIUM} is missing: `make test` installs it first (`make system`, tools/system-packages)"
+    )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            contexts = {
+                name: await browser.new_context(
+                    viewport={"width": mode.width, "height": 900},
+                    color_scheme="dark" if mode.dark else "light",
                 )
+                for name, mode in MODES.items()
+            }
+            slots = asyncio.Semaphore(VISIT_CONCURRENCY)
 
-        records = await asyncio.gather(*(one(name) for name in pages))
-    return {record.page: record for record in records}
+            async def one(name: str, page: str) -> PageVisit:
+                mode = MODES[name]
+                shot = shots / screenshot_name(page, pages, mode.width, mode.dark)
+                async with slots:
+                    return await visit(contexts[name], base + page, page, shot, mode)
+
+            jobs = [(name, page) for page in pages for name in MODES]
+            records = await asyncio.gather(*(one(name, page) for name, page in jobs))
+        finally:
+            await browser.close()
+    visits = {name: {} for name in MODES}
+    for (name, page), record in zip(jobs, records, strict=True):
+        visits[name][page] = record
+    return visits
 
 
 @pytest.fixture(scope="session")
@@ -543,29 +610,31 @@ def screenshots(built_html: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def visits(tmp_path_factory, server: str, pages: list[str], screenshots: Path) -> dict:
-    """Every content page visited once at 1280 px: page path -> :class:`PageVisit`.
+def book_visits(server: str, pages: list[str], screenshots: Path) -> dict[str, dict]:
+    """Every content page visited in each of :data:`MODES`, once per test run."""
+    assert AXE_JS.is_file(), f"{AXE_JS} is missing: run `npm ci` (make node_modules/.installed)"
+    return asyncio.run(visit_book(server, pages, screenshots))
+
+
+@pytest.fixture(scope="session")
+def visits(book_visits: dict) -> dict:
+    """Every content page at 1280 px, scanned, toggles clicked: page path -> :class:`PageVisit`.
 
     Full-page screenshots are saved as ``screenshots/<page>-1280.png``.
     """
-    assert AXE_JS.is_file(), f"{AXE_JS} is missing: run `npm ci` (make node_modules/.installed)"
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    return asyncio.run(visit_all(profile, server, pages, screenshots))
+    return book_visits["wide"]
 
 
 @pytest.fixture(scope="session")
-def narrow_visits(tmp_path_factory, server: str, pages: list[str], screenshots: Path) -> dict:
+def narrow_visits(book_visits: dict) -> dict:
     """Every content page at a phone's width (390 px), screenshots ``<page>-390.png``."""
-    profile = tmp_path_factory.mktemp("chromium-profile-narrow")
-    return asyncio.run(visit_all(profile, server, pages, screenshots, width=NARROW, scan=False))
+    return book_visits["narrow"]
 
 
 @pytest.fixture(scope="session")
-def dark_visits(tmp_path_factory, server: str, pages: list[str], screenshots: Path) -> dict:
-    """Every content page at 1280 px in dark mode, scanned again; ``<page>-1280-dark.png``."""
-    assert AXE_JS.is_file(), f"{AXE_JS} is missing: run `npm ci` (make node_modules/.installed)"
-    profile = tmp_path_factory.mktemp("chromium-profile-dark")
-    return asyncio.run(visit_all(profile, server, pages, screenshots, dark=True))
+def dark_visits(book_visits: dict) -> dict:
+    """Every content page at 1280 px in dark mode, colours scanned; ``<page>-1280-dark.png``."""
+    return book_visits["dark"]
 
 
 @pytest.fixture(scope="session")

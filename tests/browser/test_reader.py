@@ -1,13 +1,12 @@
 """What a reader meets: folded code, references and glossary links, notebooks, phones, dark mode.
 
 Like ``test_pages``, these check every page of the built book and list every failure at
-once. Most use the facts the visits gathered (``conftest.PAGE_FACTS_JS`` and
-``LAYOUT_FACTS_JS``); the toggles are clicked in a browser of their own.
+once, from the facts the visits gathered (``conftest.PAGE_FACTS_JS``, ``LAYOUT_FACTS_JS``
+and, clicked last on each page with code, ``TOGGLE_JS``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
@@ -17,7 +16,7 @@ import pytest
 from bs4 import BeautifulSoup
 from PIL import Image
 
-from .conftest import NARROW, SCROLL_CONTAINERS, WIDE, chromium
+from .conftest import NARROW, SCROLL_CONTAINERS, WIDE
 
 pytestmark = pytest.mark.browser
 
@@ -105,42 +104,10 @@ def test_every_code_input_is_folded_and_every_output_shown(visits):
     assert not failures, _report(failures)
 
 
-TOGGLE_JS = """
-() => {
-  const inputs = [...document.querySelectorAll('main .cell .cell_input')];
-  return {
-    shown: inputs.map((i) => i.checkVisibility()),
-    toggle: document.querySelector('.compendium-code-toggle').textContent,
-  };
-}
-"""
-
-
-async def _click_through(profile: Path, server: str, pages: list[str]) -> dict:
-    """Open one cell, then all, then none, on each page; return what showed after each."""
-    states = {}
-    async with chromium(profile) as context:
-        for name in pages:
-            page = await context.new_page()
-            await page.goto(server + name, wait_until="load")
-            steps = {"before": await page.evaluate(TOGGLE_JS)}
-            await page.locator("main details.hide.above-input > summary").first.click()
-            steps["one"] = await page.evaluate(TOGGLE_JS)
-            await page.locator(".compendium-code-toggle").click()
-            steps["all"] = await page.evaluate(TOGGLE_JS)
-            await page.locator(".compendium-code-toggle").click()
-            steps["none"] = await page.evaluate(TOGGLE_JS)
-            states[name] = steps
-            await page.close()
-    return states
-
-
-def test_a_cell_toggle_opens_its_code_and_the_page_toggle_opens_all(
-    visits, server, tmp_path_factory
-):
-    pages = [record.page for record in _with_code(visits)]
-    profile = tmp_path_factory.mktemp("chromium-profile-toggles")
-    states = asyncio.run(_click_through(profile, server, pages))
+def test_a_cell_toggle_opens_its_code_and_the_page_toggle_opens_all(visits):
+    """Clicked after the page's other checks (``Mode.toggles``): one cell, then all, then none."""
+    states = {record.page: record.toggles for record in _with_code(visits)}
+    assert states and all(states.values()), "the toggles were not clicked on every code page"
     failures = []
     for name, steps in states.items():
         count = len(steps["before"]["shown"])
@@ -217,7 +184,8 @@ def test_every_notebook_page_offers_its_executed_notebook(visits, built_html):
 def test_dark_mode_keeps_figures_on_light_panels_and_passes_the_scan(dark_visits):
     """In dark mode: pages turn dark, figures keep a light background, axe finds nothing.
 
-    One test for the whole dark-mode visit, so that the visit runs once per test process.
+    The dark visit runs axe-core's colour rules (``conftest.COLOUR_RULES``); its other rules
+    read the page's structure, which is the same in both modes, and ran on the light visit.
     """
     failures, figures = [], 0
     for record in dark_visits.values():
