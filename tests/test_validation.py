@@ -282,7 +282,7 @@ def test_long_lists_are_capped(package_copy):
     path.write_text(text, encoding="utf-8")
     problems = validate_package(package_copy)
     assert len(problems) == 21
-    assert problems[-1].message == "... and 943 more rows with the same problem"
+    assert problems[-1].message == "... and 949 more rows with the same problem"
     with pytest.raises(InvalidPackage) as raised:
         load_study(package_copy)
     assert str(raised.value).splitlines()[0] == "the data package is invalid (21 problems):"
