@@ -65,40 +65,6 @@ def text_of(html) -> str:
 # --------------------------------------------------------------------------- marks
 
 
-def test_marks_and_origins(chapter):
-    assert reporting.worded("Text", "paraphrase") == "Text (our paraphrase of the paper)"
-    assert reporting.worded("Text", pd.NA) == "Text"
-    assert reporting.worded_list(["a", "b"], ["verbatim"] * 2) == "a; b (the paper's words)"
-    assert reporting.worded_list(["a", "b"], ["verbatim", "paraphrase"]) == (
-        "a (the paper's words); b (our paraphrase of the paper)"
-    )
-    measures = chapter.measures
-    assert reporting.number_origin(chapter, measures.sources("A2-1.1.1")) == "published"
-    assert reporting.number_origin(chapter, measures.references("A2-1.1")) == "published"
-    assert reporting.number_origin(chapter, measures.participants(activity="A3-FG")) == (
-        "synthetic"
-    )
-    assert reporting.number_origin(chapter, 12) == "synthetic"
-    # A percentage of two published counts is derived from them; of a synthetic one, synthetic.
-    one = measures.participants(activity="A5-INT", attendance_pattern="attended only one session")
-    interviewed = measures.participants(activity="A5-INT", status="interviewed")
-    assert reporting.number_origin(chapter, measures.percent(one, interviewed)) == "derived"
-    stopped = measures.participants(
-        activity="A5-INT", attendance_pattern="attended some sessions, then stopped"
-    )
-    assert reporting.number_origin(chapter, measures.percent(stopped, interviewed)) == "synthetic"
-    assert reporting.number_text(chapter, measures.stages()) == "5"
-    assert reporting.number_text(chapter, stopped) == "4\u2020"
-    assert reporting.number_text(chapter, measures.percent(one, interviewed)) == "11\u2021"
-    assert reporting.number_text(chapter, stopped, "people") == "4 people\u2020"
-
-
-def test_reconstructed_figures_keep_their_own_origin(chapter):
-    analysed = chapter.measures.participants(activity="A2-INT", status="interviewed")
-    assert analysed.figure_id == "PF02"
-    assert reporting.number_text(chapter, analysed) == "40*"
-
-
 def test_legend_explains_every_mark_once(chapter):
     legend = text_of(reporting.origin_legend(chapter))
     for sign in ("\u2021", "*", "\u2020", "no mark"):
@@ -106,22 +72,10 @@ def test_legend_explains_every_mark_once(chapter):
     for note in WORDING_NOTES.values():
         assert legend.count(f"({note})") == 1, note
     assert "regenerated here from the synthetic records" in legend
-    assert reporting.legend_text(chapter, {"published", "synthetic"}) == (
+    assert reporting.legend_text({"published", "synthetic"}) == (
         " Unmarked numbers are published in the paper; \u2020 synthetic."
     )
-    assert reporting.legend_text(chapter, {"published"}) == ""
-
-
-def test_glued_numbers_carry_their_mark_and_pass_disclosure(chapter, monkeypatch):
-    glued = {}
-    monkeypatch.setattr("myst_nb.glue", lambda name, value, display: glued.update({name: value}))
-    reporting.glue_marked(chapter, "n", chapter.measures.sources("A2-1.1.1"))
-    assert glued["n"] == "31"
-    reporting.glue_marked(chapter, "n", chapter.measures.sources("A2-3.1"))
-    assert glued["n"].endswith("\u2020")
-    monkeypatch.setattr(chapter, "threshold", 40)
-    reporting.glue_marked(chapter, "n", chapter.measures.sources("A2-1.1.1"))
-    assert glued["n"] == "<40"
+    assert reporting.legend_text({"published"}) == ""
 
 
 # --------------------------------------------------------------------------- Table 1

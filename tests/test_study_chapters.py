@@ -117,7 +117,7 @@ def test_overview_marks_its_numbers_and_describes_its_figure_truthfully():
     notebook = executed_chapter("intro")
     values = glued(notebook)
     assert values["stages"] == "5"  # published: no mark
-    assert values["figures_listed"] == values["figures_reproduced"] == "64"
+    assert values["figures_listed"] == values["figures_reproduced"] == "66"
     outputs = " ".join(html for _, html in html_outputs(notebook))
     assert "Where each word and number comes from." in outputs
     alt = unescape(re.search(r'alt="(Diagram of [^"]+)"', outputs).group(1))
@@ -166,7 +166,7 @@ def test_intervention_chapter_reports_delivery_with_origins():
 def test_reproduction_chapter_says_what_a_match_means():
     notebook = executed_chapter("reproduction")
     values = glued(notebook)
-    assert values["summary"] == "64 of 64 listed figures reproduced"
+    assert values["summary"] == "66 of 66 listed figures reproduced"
     assert values["mismatches"] == "none"
     outputs = " ".join(text(html) for _, html in html_outputs(notebook))
     assert "It is not an independent replication of the study." in outputs

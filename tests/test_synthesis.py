@@ -204,7 +204,7 @@ def test_every_published_figure_regenerates_from_the_committed_package():
     tables = read_package(folder)
     tables["study.yaml"] = (folder / "study.yaml").read_text(encoding="utf-8")
     figures = tables["published_figures"]
-    assert len(figures) == 64
+    assert len(figures) == 66
     got = [measure(e, tables) for e in figures["expression"]]
     wrong = [
         (f, v, g)

@@ -11,7 +11,8 @@ and then reaches everything through it:
 - ``chapter.measures``: the typed measures (:class:`~compendium.analysis.measures.Measures`);
 - ``chapter.stage``, ``chapter.activities``, ``chapter.analyses``: what this stage collected;
 - ``chapter.show(obj)``: a table or figure, then its provenance line;
-- ``chapter.glue(name, value)``: a number for the prose, through disclosure control;
+- ``chapter.glue(name, value)``: a number for the prose, through disclosure control, marked
+  with its origin;
 - ``chapter.not_applicable(text)``: the short note a section shows when its data are absent.
 """
 
@@ -156,14 +157,20 @@ class Chapter:
             return f"<{self.threshold}"
         return str(value)
 
-    def glue(self, name: str, value) -> None:
-        """Glue a number (or text) for the prose, as ``{glue:text}`name```.
+    def glue(self, name: str, value, records: bool = False) -> None:
+        """Glue a number (or text) for the prose, as ``{glue:text}`name```, marked with its origin.
 
-        Counts of people pass through disclosure control (:meth:`shown_number`).
+        Counts of people pass through disclosure control first (:meth:`shown_number`): a hidden
+        count shows only its marker. A measured value (from ``chapter.measures``) then carries
+        its origin's mark, as in the tables (:mod:`compendium.presentation.origin`); so does a
+        number the chapter computed from the package's records when ``records`` is true. Other
+        values (text, counts of this compendium's own files, rows and checks) carry none.
         """
         from myst_nb import glue
 
-        glue(name, self.shown_number(value), display=False)
+        from compendium.presentation.origin import glued_text
+
+        glue(name, glued_text(self, value, records), display=False)
 
     def glue_breakdown(self, breakdown, rows: pd.DataFrame) -> None:
         """Glue every count of a breakdown for the prose, as ``<code>_<column>``.
@@ -176,11 +183,15 @@ class Chapter:
             for column in ("sources", "references", "percent"):
                 if column in rows.columns:
                     self.glue(f"{row.code_id}_{column}", getattr(row, column))
+        from compendium.presentation.origin import combined_origin, origin_mark
+
         children, parent = rows.iloc[:-1], rows.iloc[-1]
         for column in ("sources", "references"):
             total = int(sum(int(v) for v in children[column]))
-            self.glue(f"{breakdown.code}_children_{column}", total)
-            self.glue(f"{breakdown.code}_overlap_{column}", total - int(parent[column]))
+            # Computed from the counts shown: derived when each of them is published.
+            mark = origin_mark(combined_origin(self, [*children[column], parent[column]]))
+            self.glue(f"{breakdown.code}_children_{column}", f"{total}{mark}")
+            self.glue(f"{breakdown.code}_overlap_{column}", f"{total - int(parent[column])}{mark}")
 
     def not_applicable(self, text: str) -> NotApplicable:
         """Return the short note a section shows when the package has no data for it."""

@@ -33,7 +33,18 @@ from compendium.presentation.links import (
     decision_href,
     finding_href,
 )
-from compendium.presentation.origin import LEGEND, MARKS, WORDING_NOTES, wording_note
+from compendium.presentation.origin import (
+    MARKS,
+    WORDING_NOTES,
+    legend,
+    legend_text,
+    number_origin,
+    number_text,
+    origin_mark,
+    worded,
+    wording_note,
+)
+from compendium.presentation.origin import worded_list as worded_list  # for the chapters
 from compendium.presentation.tables import NONE_MARK, downloadable_table, styled_table
 
 #: The TIDieR checklist's item "How well (actual)" (Hoffmann et al. 2014, item 12).
@@ -72,78 +83,6 @@ def _reads(chapter, obj, *files: str):
 
 
 # --------------------------------------------------------------------------- origin marks
-
-
-def worded(text: object, wording: object) -> str:
-    """Return ``text`` followed by its wording's note in parentheses, e.g. ``(the paper's words)``."""
-    note = wording_note(wording)
-    return f"{text} ({note})" if note else str(text)
-
-
-def worded_list(texts, wordings, sep: str = "; ") -> str:
-    """Return texts joined by ``sep``: one note at the end when they share a wording, else one each."""
-    texts, wordings = list(texts), list(wordings)
-    if len(set(wordings)) == 1:
-        return worded(sep.join(map(str, texts)), wordings[0])
-    return sep.join(worded(t, w) for t, w in zip(texts, wordings, strict=True))
-
-
-def number_origin(chapter, value) -> str:
-    """Return the origin of a number shown on ``chapter``'s page.
-
-    A measured value that reproduces a row of ``published_figures`` has that row's origin. A
-    percentage of measured values is ``derived`` when every number it is computed from has an
-    origin the paper supports (published or derived); any other number is ``synthetic`` on a
-    synthetic package and ``from the data`` on a real one.
-    """
-    origin = getattr(value, "origin", None)
-    if origin:
-        return str(origin)
-    call = getattr(value, "call", None)
-    if call is not None and call.name == "percent":
-        parts = [v for _, v in call.kwargs if hasattr(v, "kwargs")]
-        origins = [chapter.measures.published.get(part, (None, None))[1] for part in parts]
-        if parts and all(o in ("published", "derived") for o in origins):
-            return "derived"
-    return "synthetic" if chapter.study.synthetic else "from the data"
-
-
-def origin_mark(origin: object) -> str:
-    """Return the mark of a number's origin: none when published, else ``‡``, ``*`` or ``†``."""
-    return MARKS.get(str(origin), "") if isinstance(origin, str) else ""
-
-
-def number_text(chapter, value, unit: str = "") -> str:
-    """Return a number as the page shows it: through disclosure control, then its origin's mark.
-
-    A count of people hidden by the small-cell rule shows only the marker (``<k``), which
-    carries no mark. ``unit`` follows the number and precedes the mark.
-    """
-    shown = chapter.shown_number(value)
-    if shown != str(value):
-        return shown
-    text = f"{shown} {unit}" if unit else shown
-    return f"{text}{origin_mark(number_origin(chapter, value))}"
-
-
-def glue_marked(chapter, name: str, value) -> None:
-    """Glue a study number for the prose with its origin's mark (:func:`number_text`)."""
-    chapter.glue(name, number_text(chapter, value))
-
-
-def legend_text(chapter, origins) -> str:
-    """Return the sentence (with a leading space) explaining the marks of ``origins``, or empty."""
-    used = set(origins)
-    parts = [LEGEND[o] for o in ("derived", "reconstructed", "synthetic") if o in used]
-    if not parts:
-        return ""
-    plain = "Unmarked numbers are published in the paper" if "published" in used else ""
-    return " " + "; ".join(p for p in [plain, *parts] if p) + "."
-
-
-def legend(chapter, values) -> str:
-    """Return :func:`legend_text` for the origins of measured ``values``."""
-    return legend_text(chapter, {number_origin(chapter, v) for v in values})
 
 
 def origin_legend(chapter):
@@ -419,8 +358,7 @@ def summary_table(chapter, table_id: str, selected: pd.DataFrame):
     frame = build(chapter, table_id, selected)
     caption = (
         f"{table.title}. {table.caption}. Rebuilt from the data package; each line ends with a "
-        "note of where its wording comes from."
-        + legend_text(chapter, frame.attrs.get("origins", ()))
+        "note of where its wording comes from." + legend_text(frame.attrs.get("origins", ()))
     )
     shown = downloadable_table(frame, f"summary-{table.id}", caption)
     return _reads(chapter, shown, "study.yaml", *files)
@@ -468,7 +406,7 @@ def stage_overview(chapter) -> object:
     caption = (
         f"The study's stages in order, the phase of the {framework} each belongs to, and what each "
         "collected, with the sample size the study reports for it."
-        + legend_text(chapter, set(activities["n_origin"].dropna()))
+        + legend_text(set(activities["n_origin"].dropna()))
     )
     return _reads(
         chapter,
@@ -838,11 +776,18 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
         return _missing(chapter, "intervention", "The TIDieR description")
     components = study.components
     shaped: dict[str, list[str]] = {}
+    notes: dict[str, str] = {}
     if study.has("decisions"):
         from compendium.analysis.trace import ordered_decisions
 
         made = ordered_decisions(study.decisions).dropna(subset=["component_id"])
         shaped = made.groupby("component_id", sort=False)["decision_id"].agg(list).to_dict()
+        # A decision not in the paper's words says so where its id is shown.
+        notes = {
+            d: wording_note(w)
+            for d, w in zip(made["decision_id"], made["wording"], strict=True)
+            if w != "verbatim"
+        }
 
     origins: set[str] = set()
 
@@ -858,7 +803,8 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
             "amount": amount,
             "description": worded(c.description, c.wording),
             "decisions": [
-                {"id": d, "href": decision_href(d)} for d in shaped.get(c.component_id, [])
+                {"id": d, "href": decision_href(d), "note": notes.get(d, "")}
+                for d in shaped.get(c.component_id, [])
             ],
             "parts": [describe(p) for p in parts.itertuples()],
         }
@@ -898,8 +844,8 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
         fragment(
             "tidier.html",
             caption=(
-                "The intervention by TIDieR item, each component with the decisions that shaped it."
-                + legend_text(chapter, origins)
+                "The intervention by TIDieR item, each component with the decisions that shaped it "
+                "(a decision not in the paper's words is noted)." + legend_text(origins)
             ),
             items=items,
             empty=NONE_MARK,

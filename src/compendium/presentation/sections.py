@@ -17,7 +17,16 @@ from compendium.analysis.disclosure import cells_to_hide, is_small, marker
 from compendium.analysis.themes import analysis_codes, code_depth
 from compendium.presentation.html import fragment
 from compendium.presentation.links import anchor, decision_href
-from compendium.presentation.origin import legend, marked, wording_note
+from compendium.presentation.origin import (
+    legend,
+    legend_text,
+    marked,
+    number_origin,
+    origin_mark,
+    records_origin,
+    worded,
+    wording_note,
+)
 from compendium.presentation.tables import element_id, style_table, styled_table
 
 # --------------------------------------------------------------------------- activities
@@ -34,14 +43,15 @@ def activities_table(chapter):
         reported = (
             "not reported"
             if pd.isna(a.reported_n)
-            else f"{int(a.reported_n)} {a.unit} ({a.n_origin})"
+            else f"{int(a.reported_n)}{origin_mark(a.n_origin)} {a.unit}"
         )
         rows.append((a.label, methods[a.method], reported))
     frame = pd.DataFrame(rows, columns=["Activity", "Method", "Sample size reported"])
     return style_table(
         frame,
         f"activities-{chapter.page}",
-        "What this stage collected, with the sample size the study reports for each activity.",
+        "What this stage collected, with the sample size the study reports for each activity."
+        + legend_text(set(activities["n_origin"].dropna())),
     )
 
 
@@ -88,10 +98,20 @@ def group_table(chapter, by_role_and_site: pd.DataFrame):
     roles = {r.id: r.label for r in d.roles}
     table = by_role_and_site.rename(index=roles, columns=sites)
     table.index.name, table.columns.name = "Who took part", "Site"
+    # The split is counted from the records; the total is the measure of the stage's groups,
+    # which carries its own origin (the number of groups a paper prints, say).
+    split = records_origin(chapter)
+    cells = table.astype(object).map(lambda n: f"{n}{origin_mark(split)}")
+    origins = {split}
+    held = list(dict.fromkeys(chapter.rows("focus_groups")["activity_id"]))
+    if len(held) == 1 and chapter.measures.groups(held[0]) == table.iloc[-1, -1]:
+        measured = chapter.measures.groups(held[0])
+        cells.iloc[-1, -1] = marked(chapter, measured)
+        origins.add(number_origin(chapter, measured))
     return style_table(
-        table,
+        cells,
         f"groups-{chapter.page}",
-        "Focus groups by who took part and by site, with totals.",
+        "Focus groups by who took part and by site, with totals." + legend_text(origins),
         hide_index=False,
     )
 
@@ -136,10 +156,8 @@ def theme_table(chapter, themes: pd.DataFrame, analysis: str):
         {
             "Code": ordered["code_id"].to_numpy(),
             "Theme": ordered["name"].to_numpy(),
-            "Sources": [marked(chapter.study, v, s) for v, s in zip(sources, shown_s, strict=True)],
-            "References": [
-                marked(chapter.study, v, s) for v, s in zip(references, shown_r, strict=True)
-            ],
+            "Sources": [marked(chapter, v, s) for v, s in zip(sources, shown_s, strict=True)],
+            "References": [marked(chapter, v, s) for v, s in zip(references, shown_r, strict=True)],
             "Name's wording": ordered["name_wording"].to_numpy(),
         }
     )
@@ -150,7 +168,7 @@ def theme_table(chapter, themes: pd.DataFrame, analysis: str):
     caption = (
         f"{chapter.label(analysis)}: themes and the codes beneath them, with sources ({unit} "
         "coded there or beneath) and references (coded passages); a parent counts each once."
-        + legend(chapter.study, sources + references)
+        + legend(chapter, sources + references)
     )
     styler = style_table(frame, f"themes-{analysis}", caption)
     indent = [
@@ -290,20 +308,21 @@ def breakdown_table(chapter, breakdown, rows: pd.DataFrame):
     shown_s, shown_r = _hidden_counts(
         [int(s) for s in rows["sources"]], [int(r) for r in rows["references"]], chapter.threshold
     )
-    study = chapter.study
     frame = pd.DataFrame(
         {
             "Code": rows["code"],
-            "Sources": [marked(study, v, s) for v, s in zip(rows["sources"], shown_s, strict=True)],
+            "Sources": [
+                marked(chapter, v, s) for v, s in zip(rows["sources"], shown_s, strict=True)
+            ],
             "References": [
-                marked(study, v, s) for v, s in zip(rows["references"], shown_r, strict=True)
+                marked(chapter, v, s) for v, s in zip(rows["references"], shown_r, strict=True)
             ],
         }
     )
     values = list(rows["sources"]) + list(rows["references"])
     if "percent" in rows.columns:
         frame["% of sources"] = [
-            marker(chapter.threshold) if is_small(int(s), chapter.threshold) else marked(study, p)
+            marker(chapter.threshold) if is_small(int(s), chapter.threshold) else marked(chapter, p)
             for s, p in zip(rows["sources"], rows["percent"], strict=True)
         ]
         values += list(rows["percent"])
@@ -314,7 +333,7 @@ def breakdown_table(chapter, breakdown, rows: pd.DataFrame):
         denominator = f" Percentages are of {int(chapter.measures.participants(**filters))} participants ({chapter.label(filters['activity'])}), rounded {'down' if breakdown.rounding == 'floor' else 'half up'}."
     caption = (
         f"'{parent}' and the codes beneath it. The last row is the code itself, counting each "
-        f"person and passage once.{denominator}{legend(study, values)}"
+        f"person and passage once.{denominator}{legend(chapter, values)}"
     )
     last = len(frame) - 1
     styler = style_table(frame, f"breakdown-{breakdown.code}", caption)
@@ -347,12 +366,12 @@ def concept_endorsement(chapter, analysis: str):
             hidden = (
                 marker(chapter.threshold) if is_small(int(sources), chapter.threshold) else None
             )
-            rows.append((concept.name, codes.at[code, "name"], marked(study, sources, hidden)))
+            rows.append((concept.name, codes.at[code, "name"], marked(chapter, sources, hidden)))
             values.append(sources)
     frame = pd.DataFrame(rows, columns=["Concept", "Code", "Sources"])
     caption = (
         f"Intervention concepts and the codes of {chapter.label(analysis)} that speak to them, "
-        f"with their sources.{legend(study, values)}"
+        f"with their sources.{legend(chapter, values)}"
     )
     return style_table(frame, f"endorsement-{analysis}", caption)
 
@@ -370,7 +389,11 @@ def findings(chapter):
     own = study.findings[study.findings["stage_id"] == chapter.stage.id].sort_values("position")
     if own.empty:
         return chapter.not_applicable("the package records no finding for this stage.")
-    decisions = study.decisions.set_index("decision_id")["decision"]
+    decisions = study.decisions.set_index("decision_id")
+    decisions = pd.Series(
+        [worded(t, w) for t, w in zip(decisions["decision"], decisions["wording"], strict=True)],
+        index=decisions.index,
+    )
     trace = study.trace.sort_values("decision_id")
     items = []
     for f in own.itertuples():
@@ -430,7 +453,7 @@ def flow_table(chapter, flow: pd.DataFrame):
             list(group["participants"]), chapter.threshold, total_known=step != "recruited"
         )
         shown += [
-            marked(chapter.study, v, marker(chapter.threshold) if i in hidden else None)
+            marked(chapter, v, marker(chapter.threshold) if i in hidden else None)
             for i, v in enumerate(group["participants"])
         ]
     frame = pd.DataFrame(
@@ -438,7 +461,7 @@ def flow_table(chapter, flow: pd.DataFrame):
     )
     caption = "Participants from recruitment to follow-up, by arm and by what happened to them."
     return style_table(
-        frame, f"flow-{chapter.page}", caption + legend(chapter.study, flow["participants"])
+        frame, f"flow-{chapter.page}", caption + legend(chapter, flow["participants"])
     )
 
 
@@ -458,13 +481,13 @@ def attendance_table(chapter, patterns: pd.Series):
         {
             "Attendance, as described": list(patterns.index),
             "Participants": [
-                marked(chapter.study, c, marker(chapter.threshold) if i in hidden else None)
+                marked(chapter, c, marker(chapter.threshold) if i in hidden else None)
                 for i, c in enumerate(counts)
             ],
         }
     )
     caption = "Attendance as participants described it at interview."
-    return style_table(frame, f"attendance-{chapter.page}", caption + legend(chapter.study, counts))
+    return style_table(frame, f"attendance-{chapter.page}", caption + legend(chapter, counts))
 
 
 # --------------------------------------------------------------------------- survey
@@ -584,9 +607,9 @@ def concept_counts(chapter, per_concept: pd.Series):
     frame = pd.DataFrame(
         {
             "Concept": concepts["name"].to_numpy(),
-            "Programmes": [marked(study, c) for c in counts],
+            "Programmes": [marked(chapter, c) for c in counts],
             "Of": len(study.programmes),
         }
     )
     caption = "Reviewed programmes holding each concept, out of all reviewed programmes."
-    return style_table(frame, f"concept-counts-{chapter.page}", caption + legend(study, counts))
+    return style_table(frame, f"concept-counts-{chapter.page}", caption + legend(chapter, counts))
