@@ -1,6 +1,7 @@
 """REFI-QDA exchange: codebook export and import (round trip), valid against the schema."""
 
 import io
+import shutil
 import xml.etree.ElementTree as ET
 import zipfile
 
@@ -222,6 +223,25 @@ def test_cli_round_trip_through_the_package_with_special_characters(package_copy
     assert added[["name", "name_wording"]].tolist() == ["Nouveaut\u00e9 \u2014 new", "synthetic"]
 
 
+EXAMPLE_DATA = paths.ROOT / "examples" / "restwell" / "data"
+
+
+@pytest.mark.parametrize("activity", ["S1-SURVEY", "S2-WS", "S3-TA"])
+def test_cli_round_trip_on_the_example_whatever_its_methods_are_called(tmp_path, capsys, activity):
+    """Survey answers, workshops and think-aloud sessions are coded too: each round-trips."""
+    package = tmp_path / "data"
+    shutil.copytree(EXAMPLE_DATA, package)
+    out = tmp_path / f"{activity}.qdc"
+    assert main(["codebook", activity, "--out", str(out), "--data-dir", str(package)]) == 0
+    before = (package / "codes.csv").read_bytes()
+    assert _run_import(out, package, activity) == 0
+    assert (package / "codes.csv").read_bytes() == before
+    again = tmp_path / "again.qdc"
+    assert main(["codebook", activity, "--out", str(again), "--data-dir", str(package)]) == 0
+    assert again.read_bytes() == out.read_bytes()
+    assert f"codes of {activity}" in capsys.readouterr().out
+
+
 def _read_codes(data_dir):
     return pd.read_csv(
         data_dir / "codes.csv", dtype={"position": "int64"}, keep_default_na=False, na_values=[""]
@@ -277,7 +297,7 @@ FOREIGN = NO_DESCRIPTION.replace(
         (
             INVALID_XML,
             "A9-X",
-            "{d}/activities.csv: expected an interview or focus-group activity "
+            "{d}/activities.csv: expected an activity whose data are coded "
             "(A2-INT, A3-FG, A4-INT, A4-FG, A5-INT, A5-FG), not 'A9-X'",
         ),
         (

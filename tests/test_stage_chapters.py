@@ -89,7 +89,7 @@ def html_outputs(notebook) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("stage_id", "notes"), [("1", 5), ("4", 6)])
+@pytest.mark.parametrize(("stage_id", "notes"), [("1", 5), ("4", 8)])
 def test_a_template_on_a_minimal_package_says_what_does_not_apply(
     tmp_path, monkeypatch, descriptor, stage_id, notes
 ):

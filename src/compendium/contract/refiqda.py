@@ -589,9 +589,10 @@ def import_codebook(
     """Read a REFI-QDA codebook into one analysis's rows of ``codes.csv``, atomically.
 
     Nothing is written unless the package is valid, the codebook is well-formed and
-    schema-valid, the analysis is an interview or focus-group activity of the package, no
-    code another table uses is moved or dropped (see :func:`codes_from_codebook`), and the
-    package with the new rows still passes :func:`compendium.validation.validate_package`.
+    schema-valid, the analysis is a coded activity of the package (of any method but an
+    evidence review), no code another table uses is moved or dropped (see
+    :func:`codes_from_codebook`), and the package with the new rows still passes
+    :func:`compendium.validation.validate_package`.
 
     Parameters
     ----------
@@ -625,13 +626,14 @@ def import_codebook(
         ) from None
     study = valid_study(data_dir)
     activities = study.activities
-    analysed = activities.loc[
-        activities["method"].isin(["interview", "focus_group"]), "activity_id"
-    ].tolist()
+    # Any activity whose method is coded (every kind but an evidence review), whatever the
+    # study names its methods: the kinds come from study.yaml, as the validator's do.
+    kinds = {m.id: m.kind for m in study.descriptor.methods}
+    analysed = activities.loc[activities["method"].map(kinds).ne("review"), "activity_id"].tolist()
     if activity_id not in analysed:
         raise ExchangeError(
             str(data_dir / "activities.csv"),
-            f"expected an interview or focus-group activity ({', '.join(analysed)}), "
+            f"expected an activity whose data are coded ({', '.join(analysed)}), "
             f"not {activity_id!r}",
         )
     descriptor = json.loads((data_dir / "datapackage.json").read_text(encoding="utf-8"))

@@ -765,7 +765,8 @@ def quantity(chapter, component_id: str) -> str:
 def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None = None):
     """Return the intervention as an HTML table of its TIDieR items.
 
-    Each item lists its components (parts nested beneath their parent), each with the id
+    Each item's row has the id ``tidier-item-<number>``, so the TIDieR checklist page (and any
+    other) can link to it. Each item lists its components (parts nested beneath their parent), each with the id
     ``anchor("component", id)``, its quantity and the decisions that shaped it (linked to the
     trace page when the package has the trace module). Item 12, "How well (actual)", also
     lists the trial's delivery (:func:`delivery`) when ``taken_up`` is given. Every text carries

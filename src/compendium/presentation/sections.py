@@ -576,6 +576,8 @@ def review_conclusions(chapter):
 
 __all__ = [
     "activities_table",
+    "agreement_table",
+    "agreement_text",
     "attendance_table",
     "breakdown_rows",
     "breakdown_table",
@@ -613,3 +615,77 @@ def concept_counts(chapter, per_concept: pd.Series):
     )
     caption = "Reviewed programmes holding each concept, out of all reviewed programmes."
     return style_table(frame, f"concept-counts-{chapter.page}", caption + legend(chapter, counts))
+
+
+# --------------------------------------------------------------------------- agreement
+
+
+def agreement_text(value: float) -> str:
+    """Return an agreement coefficient as prose and tables show it: two decimals, or ``not defined``."""
+    return "not defined" if pd.isna(value) else f"{value:.2f}"
+
+
+def agreement_table(chapter, agreement: pd.DataFrame, analysis: str):
+    """Return one analysis's inter-coder agreement, per main theme and pooled, with its caption.
+
+    Parameters
+    ----------
+    chapter
+        The chapter.
+    agreement
+        The analysis's rows of :func:`compendium.analysis.agreement.agreement_table`.
+    analysis
+        The activity id.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler or NotApplicable
+        Per theme, then for all themes pooled: the passages coded twice, how many of them each
+        coder coded at the theme, the share of judgements they agree on, Krippendorff's alpha
+        (nominal) and Cohen's kappa to two decimals, and why a coefficient is not defined where
+        it is not. A note instead when the package holds no second coding, or none of this
+        analysis.
+    """
+    study = chapter.study
+    if not study.has("double_codings"):
+        return chapter.not_applicable(
+            f"no passage of {chapter.label(analysis)} was coded twice: the package holds no "
+            "second coding (the agreement module, double_codings.csv)."
+        )
+    if agreement.empty or int(agreement["n_segments"].max()) == 0:
+        return chapter.not_applicable(f"no passage of {chapter.label(analysis)} was coded twice.")
+
+    def shown(value, text: str) -> str:
+        return "–" if pd.isna(value) else f"{text}{origin_mark(number_origin(chapter, value))}"
+
+    rows = agreement.itertuples()
+    frame = pd.DataFrame(
+        [
+            {
+                "Theme": r.theme,
+                "Passages coded twice": shown(r.n_segments, str(r.n_segments)),
+                "Coded here (first / second coder)": f"{r.first_coded} / {r.second_coded}",
+                "Agreed": shown(r.observed, f"{r.observed:.0%}"),
+                "Krippendorff's α": shown(r.alpha, agreement_text(r.alpha)),
+                "Cohen's κ": shown(r.kappa, agreement_text(r.kappa)),
+                "Note": r.reason,
+            }
+            for r in rows
+        ]
+    )
+    if not frame["Note"].astype(bool).any():
+        frame = frame.drop(columns="Note")
+    pooled = agreement[agreement["theme_id"].isna()].iloc[0]
+    figures = [v for v in agreement[["n_segments", "observed", "alpha", "kappa"]].stack()]
+    caption = (
+        f"{chapter.label(analysis)}: agreement between two coders on the "
+        f"{pooled['n_segments']} passages both coded, for each main theme (was the passage "
+        "coded at the theme or beneath it?) and for all themes pooled, each passage-theme "
+        "judgement counted once. Agreed: the share of judgements on which the coders agree; "
+        "α and κ correct it for the agreement chance alone would give." + legend(chapter, figures)
+    )
+    styler = style_table(frame, f"agreement-{analysis}", caption)
+    last = len(frame) - 1
+    return styler.apply(
+        lambda row: ["font-weight: bold" if row.name == last else "" for _ in row], axis=1
+    )
