@@ -271,7 +271,7 @@ def _export_project(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for the ``compendium`` command."""
     parser = argparse.ArgumentParser(prog="compendium", description=__doc__.splitlines()[0])
-    usage_errors(parser, "compendium")
+    usage_errors(parser, None)
     add_debug_flag(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     synth = sub.add_parser("synth", help="generate a synthetic data package from a specification")

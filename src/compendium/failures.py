@@ -24,12 +24,16 @@ def add_debug_flag(parser: argparse.ArgumentParser, default=False) -> None:
     parser.add_argument("--debug", action="store_true", default=default, help=DEBUG_HELP)
 
 
-def usage_errors(parser: argparse.ArgumentParser, what: str) -> None:
-    """Make ``parser`` report a usage error as ``compendium: <what>: usage: ...``, exit 2."""
+def usage_errors(parser: argparse.ArgumentParser, what: str | None) -> None:
+    """Make ``parser`` report a usage error as ``compendium: <what>: usage: ...``, exit 2.
+
+    ``what`` is None for the ``compendium`` command itself: ``compendium: usage: ...``.
+    """
+    prefix = "compendium: " if what is None else f"compendium: {what}: "
 
     def error(message: str):
         parser.print_usage(sys.stderr)
-        parser.exit(2, f"compendium: {what}: usage: {message}\n")
+        parser.exit(2, f"{prefix}usage: {message}\n")
 
     parser.error = error
 
