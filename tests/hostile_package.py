@@ -39,7 +39,7 @@ DEFINITION_PAYLOADS = (
     "\n\n<svg onload=alert(11)>\n",
 )
 #: Spreadsheet formulas (OWASP's CSV injection): free text in the CSV files starts with one.
-FORMULAS = ("=HYPERLINK(\"http://127.0.0.1/\",\"x\") ", "+1+", "-1+", "@SUM(1) ")
+FORMULAS = ('=HYPERLINK("http://127.0.0.1/","x") ', "+1+", "-1+", "@SUM(1) ")
 #: What the browser test looks for: an element or attribute that could only come from a payload.
 PAYLOAD_SELECTORS = (
     'img[src="x"]',

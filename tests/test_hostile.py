@@ -232,7 +232,7 @@ def test_a_glued_count_of_people_below_the_threshold_is_the_marker(monkeypatch):
 def test_a_csv_cell_that_could_start_a_formula_is_quoted(start):
     frame = pd.DataFrame({"finding": [f'{start}HYPERLINK("http://x")'], "n": [1]})
     rows = list(csv.reader(io.StringIO(tables.csv_text(frame))))
-    assert rows[1] == [f"'{start}HYPERLINK(\"http://x\")", "1"]
+    assert rows[1] == [f'\'{start}HYPERLINK("http://x")', "1"]
 
 
 def test_a_download_carries_the_neutralised_csv_and_a_safe_file_name():
