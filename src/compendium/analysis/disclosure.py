@@ -248,6 +248,36 @@ def cells_to_hide(counts: list, threshold: int, total_known: bool = True) -> set
     return suppress(numbers, threshold, sums)
 
 
+def coded_counts_to_hide(
+    sources: Sequence, references: Sequence, threshold: int, parents: Sequence | None = None
+) -> tuple[set[int], set[int]]:
+    """Return which sources and which references of a list of codes to hide.
+
+    Sources (people coded at a code) are counts of people; references (coded passages) are
+    not, but bound them: a code's people are at most its passages, so one passage pins one
+    person. Where ``parents`` gives each code's parent's position (None for a main theme),
+    a child's people are at most its parent's, and a parent's at most its children's added
+    up (a parent counts each person once).
+
+    Returns
+    -------
+    tuple of set
+        Positions of the sources to hide, and of the references to hide.
+    """
+    n = len(sources)
+    values = [*sources, *references]
+    bounds = [AtMost(i, (n + i,)) for i in range(n)]
+    if parents is not None:
+        children: dict[int, list[int]] = {}
+        for child, parent in enumerate(parents):
+            if parent is not None:
+                bounds.append(AtMost(child, (parent,)))
+                children.setdefault(parent, []).append(child)
+        bounds += [AtMost(parent, tuple(kids)) for parent, kids in children.items()]
+    hidden = suppress(values, threshold, bounds=bounds, people=[True] * n + [False] * n)
+    return {i for i in hidden if i < n}, {i - n for i in hidden if i >= n}
+
+
 def crosstab_cells_to_hide(
     table: pd.DataFrame, threshold: int, margins: str = "All"
 ) -> pd.DataFrame:

@@ -156,14 +156,21 @@ class Chapter:
             return f"<{self.threshold}"
         return str(value)
 
-    def glue(self, name: str, value) -> None:
+    def glue(self, name: str, value, hidden: str | None = None, people: bool | None = None) -> None:
         """Glue a number (or text) for the prose, as ``{glue:text}`name```.
 
-        Counts of people pass through disclosure control (:meth:`shown_number`).
+        Counts of people pass through disclosure control (:meth:`shown_number`); ``hidden``
+        (a marker) replaces the value when a table's secondary suppression hid it. A count
+        of people (a value with ``.people``, or ``people=True`` for text made from one) is
+        glued with ``compendium: {people: true}`` in its output's metadata, so a check of
+        the built book can find every count of people the prose shows.
         """
         from myst_nb import glue
 
-        glue(name, self.shown_number(value), display=False)
+        text = hidden if hidden is not None else self.shown_number(value)
+        if people is None:
+            people = getattr(value, "people", None) is not None
+        glue(name, _Glued(text, people), display=False)
 
     def glue_breakdown(self, breakdown, rows: pd.DataFrame) -> None:
         """Glue every count of a breakdown for the prose, as ``<code>_<column>``.
@@ -172,19 +179,53 @@ class Chapter:
         and ``<parent>_overlap_<...>`` (how much larger that sum is than the parent's own count,
         because a person or passage coded under two children counts once for the parent).
         """
-        for row in rows.itertuples(index=False):
+        from compendium.analysis.disclosure import marker
+        from compendium.presentation.sections import breakdown_shown
+
+        hidden = breakdown_shown(self, rows)
+        for i, row in enumerate(rows.itertuples(index=False)):
             for column in ("sources", "references", "percent"):
                 if column in rows.columns:
-                    self.glue(f"{row.code_id}_{column}", getattr(row, column))
+                    value = getattr(row, column)
+                    self.glue(f"{row.code_id}_{column}", value, hidden[column][i])
         children, parent = rows.iloc[:-1], rows.iloc[-1]
         for column in ("sources", "references"):
             total = int(sum(int(v) for v in children[column]))
-            self.glue(f"{breakdown.code}_children_{column}", total)
-            self.glue(f"{breakdown.code}_overlap_{column}", total - int(parent[column]))
+            overlap = total - int(parent[column])
+            # With a child hidden, the children's sum (or the overlap, with the parent's own
+            # count) would give it back: both are hidden too.
+            withheld = marker(self.threshold) if any(hidden[column][:-1]) else None
+            people = getattr(parent["sources"], "people", None) if column == "sources" else None
+            self.glue(f"{breakdown.code}_children_{column}", _Counted(total, people), withheld)
+            self.glue(f"{breakdown.code}_overlap_{column}", _Counted(overlap, people), withheld)
 
     def not_applicable(self, text: str) -> NotApplicable:
         """Return the short note a section shows when the package has no data for it."""
         return NotApplicable(text)
+
+
+class _Glued(str):
+    """What :meth:`Chapter.glue` glues: the text the prose shows, marked when it counts people."""
+
+    def __new__(cls, text: str, people: bool):
+        made = super().__new__(cls, text)
+        made.text = str(text)
+        made.counts_people = people
+        return made
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        metadata = {"compendium": {"people": True}} if self.counts_people else {}
+        # repr, as IPython shows a str: myst-nb's glue role reads it back with literal_eval
+        return {"text/plain": repr(self.text)}, metadata
+
+
+class _Counted(int):
+    """A count worked out from counts of people (a sum, a difference), itself one of people."""
+
+    def __new__(cls, value: int, people):
+        made = super().__new__(cls, value)
+        made.people = None if people is None else int(value)
+        return made
 
 
 class NotApplicable:
