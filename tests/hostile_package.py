@@ -64,6 +64,7 @@ DESCRIPTOR_TEXT_KEYS = {
     "summary",
     "caption",
     "definition",
+    "term",
 }
 #: Free-text columns the Table Schemas mark as such but that the engine parses.
 PARSED_COLUMNS = {"expression"}
@@ -102,7 +103,7 @@ def payload_package(source: Path, target: Path) -> int:
             return {k: walk(v, k) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v, key) for v in node]
-        if isinstance(node, str) and key == "definition":
+        if isinstance(node, str) and key in ("definition", "term"):
             return carry(node, DEFINITION_PAYLOADS)
         if isinstance(node, str) and key in DESCRIPTOR_TEXT_KEYS:
             return carry(node)

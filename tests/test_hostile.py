@@ -492,3 +492,40 @@ def test_a_long_problem_list_is_capped_on_the_command_line(monkeypatch, capsys):
     assert len(lines) == 52
     assert lines[0] == "coders.csv:2: column 'role': 'x' is not a role"
     assert lines[-2:] == ["... and 70 more", "compendium: validate: somewhere: 120 problems"]
+
+
+# --------------------------------------------------------------------------- figures (PNG: checked where drawn)
+
+
+@pytest.fixture
+def pilot(monkeypatch):
+    from compendium.presentation.chapter import Chapter
+
+    monkeypatch.setenv(disclosure.ENV_VAR, "5")
+    chapter = Chapter.for_stage("5")
+    trial = chapter.rows("participants").merge(chapter.rows("attendance"), on="participant_id")
+    return chapter, trial
+
+
+def test_no_bar_of_sessions_attended_is_small_or_the_only_one_missing(pilot):
+    from compendium.presentation import figures
+
+    chapter, trial = pilot
+    figure = figures.sessions_attended(chapter, trial).figure
+    heights = [p.get_height() for p in figure.axes[0].patches]
+    drawn = [h for h in heights if h == h]  # a hidden bar is NaN: not drawn
+    assert all(h == 0 or h >= 5 for h in drawn)
+    assert len(heights) - len(drawn) != 1
+
+
+def test_the_flow_diagram_hides_what_the_flow_table_hides(pilot):
+    from compendium.presentation import figures, sections
+
+    chapter, trial = pilot
+    flow = sections.participant_flow(chapter, trial)
+    hidden = sections.flow_hidden(flow, 5)
+    assert any(hidden)
+    figure = figures.trial_flow(chapter, flow).figure
+    text = " ".join(t.get_text() for t in figure.axes[0].texts)
+    numbers = [int(n) for n in re.findall(r"n = (\d+)", text)]
+    assert all(n >= 5 for n in numbers) and text.count("n = <5") == sum(hidden)

@@ -188,6 +188,13 @@ CASES = {
             "codes.csv:6: column 'activity_id': 'A2-ZZZ' does not match any activity_id in activities.csv"
         ],
     ),
+    "a type error after a cell of three lines": (
+        lambda d: (
+            set_cell("codes.csv", "A2-1.1", "description", "line one\nline two\nline three")(d),
+            set_cell("codes.csv", "A2-1.2", "position", "x7")(d),
+        ),
+        ["codes.csv:9: column 'position': 'x7' is not a valid integer"],
+    ),
     "100,000 extra columns": (
         write(
             "coders.csv", "coder_id,role," + ",".join(f"x{i}" for i in range(100_000)) + "\nR1,a\n"

@@ -72,6 +72,10 @@ async def _visit_all(base: str, pages: list[str], profile) -> dict:
 
             page.on("dialog", on_dialog)
             await page.goto(base + name, wait_until="load")
+            if name.startswith("search.html"):
+                # results are drawn after the index loads, one by one
+                await page.wait_for_selector("p.search-summary", timeout=20_000)
+                await page.wait_for_timeout(1500)
             await page.wait_for_timeout(500)  # scripts that run after load, plotly's drawing
             facts = await page.evaluate(SURVIVORS_JS, list(PAYLOAD_SELECTORS))
             results[name] = {"dialogs": dialogs, **facts}
@@ -80,7 +84,8 @@ async def _visit_all(base: str, pages: list[str], profile) -> dict:
 
 
 def test_no_payload_runs_or_survives_as_markup_on_any_page(payload_book, tmp_path):
-    pages = discover_pages(payload_book)
+    # every page, and the search page showing results for the payloads' words
+    pages = [*discover_pages(payload_book), "search.html?q=alert", "search.html?q=onerror"]
     handler = functools.partial(_QuietHandler, directory=str(payload_book))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -92,6 +97,7 @@ def test_no_payload_runs_or_survives_as_markup_on_any_page(payload_book, tmp_pat
         httpd.shutdown()
         httpd.server_close()
     assert len(pages) >= 16, pages
+    print(f"payload book: {len(pages)} pages visited")
     fired = {name: r["dialogs"] for name, r in results.items() if r["dialogs"]}
     survived = {name: r["found"] for name, r in results.items() if r["found"]}
     assert not fired, f"dialogs opened: {fired}"

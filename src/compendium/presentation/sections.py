@@ -119,7 +119,8 @@ def theme_hidden(chapter, analysis: str) -> dict[str, tuple[bool, bool]]:
     gives away what another hides.
     """
     cache = chapter.__dict__.setdefault("_theme_hidden", {})
-    if analysis not in cache:
+    key = (analysis, chapter.threshold)
+    if key not in cache:
         codes = analysis_codes(chapter.study.codes, analysis)
         ids = list(codes["code_id"])
         position = {code: i for i, code in enumerate(ids)}
@@ -131,8 +132,8 @@ def theme_hidden(chapter, analysis: str) -> dict[str, tuple[bool, bool]]:
             chapter.threshold,
             parents,
         )
-        cache[analysis] = {c: (i in hidden_s, i in hidden_r) for i, c in enumerate(ids)}
-    return cache[analysis]
+        cache[key] = {c: (i in hidden_s, i in hidden_r) for i, c in enumerate(ids)}
+    return cache[key]
 
 
 def code_hidden(chapter, code_id: str) -> tuple[bool, bool]:
