@@ -529,3 +529,20 @@ def test_the_flow_diagram_hides_what_the_flow_table_hides(pilot):
     text = " ".join(t.get_text() for t in figure.axes[0].texts)
     numbers = [int(n) for n in re.findall(r"n = (\d+)", text)]
     assert all(n >= 5 for n in numbers) and text.count("n = <5") == sum(hidden)
+
+
+def test_a_theme_by_comparison_row_never_hides_one_cell_alone(monkeypatch):
+    # the fictional example study compares levels of study; a theme's groups add up to its
+    # people, which its theme table shows
+    from compendium.presentation import sections
+    from compendium.presentation.chapter import Chapter
+
+    monkeypatch.setenv("COMPENDIUM_DATA", str(paths.ROOT / "examples" / "restwell" / "data"))
+    monkeypatch.setenv(disclosure.ENV_VAR, "7")
+    chapter = Chapter.for_stage("3")
+    shown = sections.themes_by_comparison(chapter, "S3-TA", chapter.descriptor.comparison).data
+    assert list(shown.columns) == ["undergraduate (n = <7)", "postgraduate (n = 10)"]
+    for _, row in shown.iterrows():
+        hidden = [v == "<7" for v in row]
+        assert sum(hidden) != 1 and all(v == "<7" or v == 0 or v >= 7 for v in row)
+    assert (shown == "<7").any(axis=None)

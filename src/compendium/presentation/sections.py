@@ -284,13 +284,23 @@ def themes_by_comparison(chapter, analysis: str, comparison):
         .groupby(comparison.name)
         .size()
     )
+    counts = table.loc[main["code_id"]]
+    # A theme's groups add up to its people, which the theme table shows: one sum per row.
+    width = len(counts.columns)
+    values = [int(v) for v in counts.to_numpy().ravel()]
+    sums = [
+        Sum(
+            tuple(range(r * width, (r + 1) * width)), known=sum(values[r * width : (r + 1) * width])
+        )
+        for r in range(len(counts))
+    ]
+    hidden = suppress(values, chapter.threshold, sums)
     shown = pd.DataFrame(index=main["name"].to_numpy())
-    for group in table.columns:
-        counts = table.loc[main["code_id"], group].to_numpy()
-        hidden = cells_to_hide(list(counts), chapter.threshold, total_known=False)
+    for j, group in enumerate(counts.columns):
         size = shown_count(sizes.get(group, 0), chapter.threshold)
         shown[f"{group} (n = {size})"] = [
-            marker(chapter.threshold) if i in hidden else int(c) for i, c in enumerate(counts)
+            marker(chapter.threshold) if r * width + j in hidden else values[r * width + j]
+            for r in range(len(counts))
         ]
     shown.index.name = "Main theme"
     caption = f"{chapter.label(analysis)}: sources of each main theme within each {comparison.label.lower()} group."
