@@ -4,7 +4,7 @@ Each case states the exact message or outcome expected. Classes: escaping, discl
 formula injection, atomic writes, symbolic links and unknown resources, failures told in one
 line (never a traceback), malformed descriptors, and huge inputs. The validator's own located
 messages are in tests/test_validation.py (CASES); the whole-book checks are in
-tests/browser/test_hostile_book.py and tests/test_disclosure_build.py.
+tests/browser/test_hostile_book.py and tests/browser/test_disclosure_build.py.
 """
 
 from __future__ import annotations

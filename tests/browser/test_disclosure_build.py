@@ -1,7 +1,7 @@
 """The whole book built at small-cell threshold 5 shows no count of people below 5.
 
 Every page's tables, CSV downloads, plotly figures and glued prose numbers are scanned
-(tests/disclosure_scan.py says how counts of people are found). The same scan of the book as
+(tests/browser/disclosure_scan.py says how counts of people are found). The same scan of the book as
 ``make book`` builds it (threshold 0, the synthetic package's) must find small counts, or it
 would prove nothing.
 """
@@ -12,9 +12,9 @@ import pytest
 
 from compendium import paths
 
-from ..disclosure_scan import scan_book
-from ..whole_book import build_book
 from .conftest import discover_pages
+from .disclosure_scan import scan_book
+from .whole_book import build_book
 
 pytestmark = pytest.mark.slow
 THRESHOLD = 5

@@ -21,9 +21,9 @@ import pytest
 from compendium import paths
 from compendium.presentation.tables import FORMULA_START
 
-from ..hostile_package import PAYLOAD_SELECTORS, payload_package
-from ..whole_book import build_book
 from .conftest import _QuietHandler, chromium, discover_pages
+from .hostile_package import PAYLOAD_SELECTORS, payload_package
+from .whole_book import build_book
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

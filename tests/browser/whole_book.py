@@ -14,7 +14,7 @@ from pathlib import Path
 
 from compendium import paths
 
-from .browser.conftest import book_command
+from .conftest import book_command
 
 
 def build_book(root: Path, data: Path, **environment: str) -> Path:
