@@ -351,7 +351,7 @@ def test_no_command_is_a_usage_error():
     )
 
 
-def test_an_unknown_option_is_a_usage_error_of_its_command():
+def test_an_unknown_option_is_a_usage_error():
     run = _run("compendium", "validate", "--bogus")
     assert run.returncode == 2
     assert run.stderr.splitlines()[-1] == ("compendium: usage: unrecognized arguments: --bogus")
@@ -394,9 +394,11 @@ def test_pdf_without_a_built_book_is_one_line(tmp_path):
 def test_execution_with_a_missing_table_of_contents_is_one_line(tmp_path):
     (tmp_path / "_config.yml").write_text("execute:\n  execute_notebooks: cache\n", "utf-8")
     run = _run("compendium.build.execution", "--root", str(tmp_path), "--toc", "nope.yml")
-    assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert len(run.stderr.splitlines()) == 1
-    assert run.stderr.startswith("compendium: execution: ") and "nope.yml" in run.stderr
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr == (
+        f"compendium: execution: {tmp_path / 'nope.yml'}: No such file or directory "
+        "(FileNotFoundError; --debug shows where)\n"
+    )
 
 
 def test_verification_with_an_unknown_command_is_a_usage_error():
@@ -410,9 +412,10 @@ def test_verification_with_an_unknown_command_is_a_usage_error():
 
 def test_codebook_of_an_unknown_analysis_is_one_line(capsys):
     assert main(["codebook", "NOPE"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("compendium: codebook: nothing written: ") and err.count("\n") == 1
-    assert "NOPE" in err
+    assert (
+        capsys.readouterr().err
+        == "compendium: codebook: nothing written: no codes belong to 'NOPE'\n"
+    )
 
 
 def test_reproduce_on_a_file_is_located(tmp_path, capsys):
