@@ -109,14 +109,9 @@ class ScaffoldError(Exception):
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file beside it, so no reader sees half."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    from compendium.contract.writing import write_atomically
+
+    write_atomically(path, text.encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- package descriptor

@@ -488,6 +488,9 @@ class GlossaryDirective(Glossary):
         for node in result:
             if isinstance(node, addnodes.glossary):
                 node["classes"].append(GLOSSARY_CLASS)
+            # HTML in a definition (MyST passes it through as raw) is shown as the text it is.
+            for raw in list(node.findall(nodes.raw)):
+                raw.replace_self(nodes.Text(raw.astext()))
         return result
 
 
@@ -701,6 +704,21 @@ def book_metadata(app: Any, config: Any) -> None:
     config.myst_html_meta = meta
 
 
+def escape_theme_context(
+    app: Any, pagename: str, templatename: str, context: dict, doctree: Any
+) -> None:
+    """Escape the author's name where the theme writes it into the page unescaped.
+
+    sphinx-book-theme copies ``config.author`` (the study descriptor's, see
+    :func:`book_metadata`) into the page context, and its ``author.html`` inserts it without
+    escaping; the name is data, so it is escaped here, after the theme has set it.
+    """
+    from compendium.presentation.html import escape
+
+    if isinstance(context.get("author"), str):
+        context["author"] = str(escape(context["author"]))
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Register the assets, hooks, transforms, setting and directive with Sphinx.
 
@@ -739,6 +757,7 @@ def setup(app: Any) -> dict[str, Any]:
     # Late priority, so assets that other extensions add to the page (MathJax) are seen.
     app.connect("html-page-context", refuse_external_assets, priority=900)
     app.connect("html-page-context", drop_thebe_assets)
+    app.connect("html-page-context", escape_theme_context, priority=950)
     app.connect("config-inited", book_metadata)
     app.setup_extension("sphinxcontrib.bibtex")
     app.connect("config-inited", engine_references)

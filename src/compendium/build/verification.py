@@ -30,6 +30,8 @@ from pathlib import Path
 
 from compendium import paths
 from compendium.build.execution import Book, execute_notebooks, read_notebook
+from compendium.contract.writing import write_atomically
+from compendium.failures import add_debug_flag, guarded, usage_errors
 
 REFERENCE_DIR = paths.ROOT / "tests" / "reference"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -334,13 +336,7 @@ def accept(book: Book, reference_dir: Path = REFERENCE_DIR, workers: int = 2, lo
         notebook.metadata.pop("source_map", None)
         stabilise(notebook)
         target = reference_path(outcome.source, reference_dir)
-        handle = tempfile.NamedTemporaryFile(
-            "w", dir=reference_dir, suffix=".tmp", delete=False, encoding="utf-8"
-        )
-        with handle:
-            nbformat.write(notebook, handle)
-        Path(handle.name).chmod(0o644)  # a temporary file is private; a reference is not
-        Path(handle.name).replace(target)
+        write_atomically(target, nbformat.writes(notebook).encode("utf-8") + b"\n")
         written.add(target)
         log(f"accept: wrote {target.relative_to(reference_dir.parent.parent)}")
     for old in reference_dir.glob("*.ipynb"):
@@ -355,14 +351,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compendium.build.verification")
     parser.add_argument("command", choices=["accept", "verify"])
     parser.add_argument("--toc", default="_toc.yml", help="table of contents (default _toc.yml)")
+    add_debug_flag(parser)
+    usage_errors(parser, "verification")
     args = parser.parse_args(argv)
-    book = Book(paths.ROOT, Path(args.toc))
-    if args.command == "accept":
-        return accept(book)
-    verdicts = [verify_chapter(source) for source in notebook_chapters(book)]
-    for verdict in verdicts:
-        print(verdict, end="\n\n")
-    return 0 if all(v.ok for v in verdicts) else 1
+
+    def run() -> int:
+        book = Book(paths.ROOT, Path(args.toc))
+        if args.command == "accept":
+            return accept(book)
+        verdicts = [verify_chapter(source) for source in notebook_chapters(book)]
+        for verdict in verdicts:
+            print(verdict, end="\n\n")
+        return 0 if all(v.ok for v in verdicts) else 1
+
+    return guarded(args.command, run, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ then its cross-references, and reports every problem with its line and column in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -32,6 +33,21 @@ from compendium import paths
 from compendium.contract.problems import InvalidPackage, Problem, display_path
 
 DESCRIPTOR_FILE = "study.yaml"
+#: The small-cell threshold of a descriptor that sets none: counts of 1 to 9 people are hidden,
+#: ONS's threshold of 10 for research outputs, and stricter than NHS Digital's published rules
+#: (README, "Disclosure control"). A synthetic package says 0 explicitly.
+DEFAULT_SMALL_CELL_THRESHOLD = 10
+#: What a glossary definition may not hold. Definitions are MyST text, parsed into the
+#: glossary page so that roles such as {cite:p} work; a directive (a fence of ```, ~~~ or
+#: :::) or the raw, eval-rst or include roles would let a data package put markup, or another
+#: file, on the page. Inline HTML is shown as text (compendium.build.sphinx_ext).
+UNSAFE_MYST = re.compile(
+    r"(?m)^[ \t>]*(```|~~~|:::)|\{(raw|eval-rst|include|literalinclude)[^}]*\}"
+)
+UNSAFE_MYST_MESSAGE = (
+    "a definition is MyST text with roles; directives (```, ~~~, :::) and the raw, eval-rst "
+    "and include roles are not allowed"
+)
 SCHEMA_FILE = paths.RESOURCES_DIR / "contract" / "study.schema.yaml"
 FRAMEWORKS_FILE = paths.RESOURCES_DIR / "frameworks.yaml"
 CHECKLISTS_FILE = paths.RESOURCES_DIR / "checklists.yaml"
@@ -273,7 +289,7 @@ class Descriptor:
     scales: tuple[Scale, ...] = ()
     tables: tuple[Table, ...] = ()
     glossary: tuple[dict, ...] = ()
-    small_cell_threshold: int = 0
+    small_cell_threshold: int = DEFAULT_SMALL_CELL_THRESHOLD
     checklists: tuple[ChecklistItem, ...] = ()
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -562,6 +578,9 @@ def _reference_problems(data: dict) -> Iterable[tuple[tuple, str]]:
     for name, key in lists.items():
         yield from _duplicates(data.get(name, []), key, name)
     yield from _duplicates(data.get("stages", []), "chapter", "stages")
+    for i, entry in enumerate(data.get("glossary", [])):
+        if UNSAFE_MYST.search(entry["definition"]):
+            yield ("glossary", i, "definition"), UNSAFE_MYST_MESSAGE
     yield from _duplicates([{"id": str(s["id"])} for s in data.get("stages", [])], "id", "stages")
     known = known_frameworks()
     framework = data["framework"]
@@ -808,7 +827,9 @@ def _build(path: Path, data: dict, located: _Located) -> Descriptor:
             for t in data.get("tables", [])
         ),
         glossary=tuple(dict(g) for g in data.get("glossary", [])),
-        small_cell_threshold=data.get("disclosure", {}).get("small_cell_threshold", 0),
+        small_cell_threshold=data.get("disclosure", {}).get(
+            "small_cell_threshold", DEFAULT_SMALL_CELL_THRESHOLD
+        ),
         checklists=_checklist_items(data.get("checklists", {}), located),
         raw=data,
     )

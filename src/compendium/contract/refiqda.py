@@ -35,7 +35,6 @@ import dataclasses
 import functools
 import io
 import json
-import os
 import re
 import shutil
 import stat
@@ -52,6 +51,7 @@ import xmlschema
 
 from compendium import __version__, paths
 from compendium.analysis.themes import segment_sources
+from compendium.contract.writing import write_atomically
 
 NAMESPACE = "urn:QDA-XML:codebook:1.0"
 SCHEMA_PATH = paths.RESOURCES_DIR / "refi-qda" / "Codebook.xsd"
@@ -475,33 +475,6 @@ def codes_csv_with(text: str, activity_id: str, rows: pd.DataFrame) -> str:
             out[-1] += "\n"
         out.append(new_rows)
     return "".join(out)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new, never half.
-
-    The bytes go to a temporary file in the same directory, are flushed to disk, and the
-    file is renamed over ``path`` (atomic on POSIX and Windows). An existing file's
-    permissions are kept; a new file gets the usual ``0o666`` less the umask.
-    """
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        if path.exists():
-            mode = stat.S_IMODE(path.stat().st_mode)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

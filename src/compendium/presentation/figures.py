@@ -20,9 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from compendium.analysis.disclosure import is_small, marker
+from compendium.analysis.disclosure import cells_to_hide, marker
 from compendium.analysis.themes import analysis_codes
 from compendium.presentation.html import escape
+from compendium.presentation.sections import flow_hidden, theme_hidden
 
 PALETTE = "colorblind"
 #: Colour-blind-safe qualitative colours (plotly's "Safe" palette).
@@ -98,9 +99,9 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(str(text), width)) or str(text)
 
 
-def _masked(values, threshold: int) -> list:
-    """Return counts with small ones (people) as None, so nothing draws them."""
-    return [None if is_small(int(v), threshold) else int(v) for v in values]
+def _masked(values, hidden: set[int]) -> list:
+    """Return counts with the hidden ones (see analysis.disclosure) as None: nothing draws them."""
+    return [None if i in hidden else int(v) for i, v in enumerate(values)]
 
 
 # --------------------------------------------------------------------------- themes
@@ -114,11 +115,17 @@ def theme_counts(chapter, analysis: str) -> AccessibleFigure:
     codes = analysis_codes(chapter.study.codes, analysis)
     main = codes[codes["parent_id"].isna()]
     m = chapter.measures
+    sources = [int(m.sources(c)) for c in main["code_id"]]
+    references = [int(m.references(c)) for c in main["code_id"]]
+    # the same decision as the theme table: a small source, and a reference count pinning one
+    flags = [theme_hidden(chapter, analysis)[c] for c in main["code_id"]]
+    hidden_s = {i for i, f in enumerate(flags) if f[0]}
+    hidden_r = {i for i, f in enumerate(flags) if f[1]}
     frame = pd.DataFrame(
         {
             "theme": [_wrap(t, 34) for t in main["name"]],
-            "sources": _masked([m.sources(c) for c in main["code_id"]], chapter.threshold),
-            "references": [int(m.references(c)) for c in main["code_id"]],
+            "sources": _masked(sources, hidden_s),
+            "references": _masked(references, hidden_r),
         }
     )
     fig, axes = plt.subplots(
@@ -136,7 +143,9 @@ def theme_counts(chapter, analysis: str) -> AccessibleFigure:
         ax.set_ylabel("Main theme" if ax is axes[0] else "")
     fig.suptitle(f"{chapter.label(analysis)}: main themes")
     hidden = (
-        " Sources below the small-cell threshold are not drawn." if chapter.threshold > 1 else ""
+        " Sources below the small-cell threshold, and reference counts that would give one away, are not drawn."
+        if chapter.threshold > 1
+        else ""
     )
     return AccessibleFigure(
         fig,
@@ -154,11 +163,15 @@ def codebook_sunburst(chapter, analysis: str) -> AccessibleFigure:
     has_children = set(parent_of.values())
     m = chapter.measures
     references = [int(m.references(c)) for c in codes["code_id"]]
-    sources = [m.sources(c) for c in codes["code_id"]]
-    shown_sources = [
-        marker(chapter.threshold) if is_small(int(s), chapter.threshold) else str(int(s))
-        for s in sources
-    ]
+    sources = [int(m.sources(c)) for c in codes["code_id"]]
+    flags = [theme_hidden(chapter, analysis)[c] for c in codes["code_id"]]
+    hidden_s = {i for i, f in enumerate(flags) if f[0]}
+    hidden_r = {i for i, f in enumerate(flags) if f[1]}
+    mark = marker(chapter.threshold)
+    shown_sources = [mark if i in hidden_s else str(s) for i, s in enumerate(sources)]
+    shown_references = [mark if i in hidden_r else str(r) for i, r in enumerate(references)]
+    # A wedge's size is its references: a hidden count is drawn at the threshold's size.
+    sizes = [chapter.threshold if i in hidden_r else r for i, r in enumerate(references)]
 
     def top(code: str) -> str:
         while parent_of[code]:
@@ -172,11 +185,10 @@ def codebook_sunburst(chapter, analysis: str) -> AccessibleFigure:
             labels=[_wrap(t, 22).replace("\n", "<br>") for t in codes["name"]],
             parents=[parent_of[c] for c in codes["code_id"]],
             values=[
-                0 if c in has_children else r
-                for c, r in zip(codes["code_id"], references, strict=True)
+                0 if c in has_children else r for c, r in zip(codes["code_id"], sizes, strict=True)
             ],
             branchvalues="remainder",
-            customdata=list(zip(codes["name"], shown_sources, references, strict=True)),
+            customdata=list(zip(codes["name"], shown_sources, shown_references, strict=True)),
             hovertemplate="<b>%{customdata[0]}</b><br>sources: %{customdata[1]}<br>references: %{customdata[2]}<extra></extra>",
             marker={"colors": [SAFE[mains.index(top(c)) % len(SAFE)] for c in codes["code_id"]]},
             insidetextorientation="radial",
@@ -191,7 +203,12 @@ def codebook_sunburst(chapter, analysis: str) -> AccessibleFigure:
     return AccessibleFigure(
         fig,
         alt=f"Interactive sunburst of the codebook of {chapter.label(analysis)}: main themes in the inner ring, the codes beneath them outside, wedge size by coded passages.",
-        caption=f"Codebook of {chapter.label(analysis)}. Hover over a wedge for its sources and references; click to zoom into a theme.",
+        caption=f"Codebook of {chapter.label(analysis)}. Hover over a wedge for its sources and references; click to zoom into a theme."
+        + (
+            f" A wedge whose count is hidden ({mark}) is drawn at the size of {chapter.threshold}."
+            if hidden_r
+            else ""
+        ),
     )
 
 
@@ -265,12 +282,11 @@ def trial_flow(chapter, flow: pd.DataFrame):
     if flow.empty or int(flow["participants"].iloc[0]) == 0:
         return chapter.not_applicable("the package records no trial allocation for this stage.")
 
-    def shown(value) -> str:
-        return (
-            marker(chapter.threshold)
-            if is_small(int(value), chapter.threshold)
-            else str(int(value))
-        )
+    # the same cells hidden as in the flow table, so neither gives the other's away
+    flow = flow.assign(hidden=flow_hidden(flow, chapter.threshold))
+
+    def shown(row) -> str:
+        return marker(chapter.threshold) if row.hidden else str(int(row.participants))
 
     statuses = {s.id: s for s in chapter.descriptor.statuses}
     recruited = flow[flow["step"] == "recruited"].iloc[0]
@@ -295,7 +311,7 @@ def trial_flow(chapter, flow: pd.DataFrame):
         )
     first = "Randomised" if len(arms) else "Recruited"
     _box(ax, 5.4, 9.4, ["Assessed for eligibility: not reported"], 4.5)
-    _box(ax, 5.4, 8.0, [f"{first} (n = {shown(recruited['participants'])})"], 4.5)
+    _box(ax, 5.4, 8.0, [f"{first} (n = {shown(recruited)})"], 4.5)
     ax.annotate("", xy=(5.4, 8.35), xytext=(5.4, 9.05), arrowprops={"arrowstyle": "->"})
     span = 8.8 / len(columns)
     for i, arm in enumerate(columns):
@@ -303,7 +319,7 @@ def trial_flow(chapter, flow: pd.DataFrame):
         own = flow[flow["step"] == "followed up"]
         if arm is not None:
             own = own[own["arm"] == arm.arm]
-        pairs = list(zip(own["status"], own["participants"], strict=True))
+        pairs = [(row.status, row) for row in own.itertuples()]
         lost = [
             f"{statuses[s].label}: n = {shown(n)}" for s, n in pairs if not statuses[s].took_part
         ]
@@ -319,9 +335,7 @@ def trial_flow(chapter, flow: pd.DataFrame):
         ]
         ax.annotate("", xy=(x, 6.75), xytext=(5.4, 7.65), arrowprops={"arrowstyle": "->"})
         allocation = (
-            [f"{arm.label} (n = {shown(arm.participants)})"]
-            if arm is not None
-            else ["Offered the intervention"]
+            [f"{arm.label} (n = {shown(arm)})"] if arm is not None else ["Offered the intervention"]
         )
         _box(ax, x, 6.2, allocation + ["Received the allocated intervention: not reported"], span)
         _box(ax, x, 3.9, ["Not followed up"] + (lost or ["none"]), span)
@@ -362,8 +376,11 @@ def sessions_attended(chapter, trial: pd.DataFrame):
         else int(known.max())
     )
     counts = known.value_counts().reindex(range(offered + 1), fill_value=0)
+    # The bars add up to the participants whose attendance is known, a number shown
+    # elsewhere: a lone hidden bar would be that number less the others.
+    hidden = cells_to_hide(list(counts), chapter.threshold)
     frame = pd.DataFrame(
-        {"sessions": counts.index, "participants": _masked(counts.to_numpy(), chapter.threshold)}
+        {"sessions": counts.index, "participants": _masked(counts.to_numpy(), hidden)}
     )
     fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
     sns.barplot(
@@ -374,7 +391,7 @@ def sessions_attended(chapter, trial: pd.DataFrame):
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title("Sessions attended")
     hidden = (
-        f" Bars of fewer than {chapter.threshold} people are not drawn."
+        f" Bars of fewer than {chapter.threshold} people, and any bar they could be worked out from, are not drawn."
         if chapter.threshold > 1
         else ""
     )
@@ -428,14 +445,17 @@ def survey_answers(chapter, items: pd.DataFrame, answers: pd.DataFrame):
     for ax, group in zip(axes[0], groups, strict=True):
         own = answers[answers["group"] == group]
         left = [0.0] * len(ordered)
-        for colour, value in zip(colours, scale_values, strict=True):
+        # Each item's answers add up to its respondents: hide as the survey table does.
+        hidden = {}
+        for item in ordered.itertuples():
+            given = own[(own["item_id"] == item.item_id) & own["response"].notna()]
+            counts = [int((given["response"] == value).sum()) for value in scale_values]
+            hidden[item.item_id] = (given, counts, cells_to_hide(counts, chapter.threshold))
+        for j, (colour, value) in enumerate(zip(colours, scale_values, strict=True)):
             shares = []
             for item in ordered.itertuples():
-                given = own[(own["item_id"] == item.item_id) & own["response"].notna()]
-                n = int((given["response"] == value).sum())
-                shares.append(
-                    0 if is_small(n, chapter.threshold) or given.empty else 100 * n / len(given)
-                )
+                given, counts, hide = hidden[item.item_id]
+                shares.append(0 if j in hide or given.empty else 100 * counts[j] / len(given))
             ax.barh(labels, shares, left=left, color=colour, edgecolor="white", label=value)
             left = [a + b for a, b in zip(left, shares, strict=True)]
         ax.set_xlim(0, 100)

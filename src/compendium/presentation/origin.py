@@ -141,6 +141,13 @@ def number_text(chapter, value, unit: str = "", origin: str | None = None) -> st
     return f"{text}{origin_mark(origin or number_origin(chapter, value))}"
 
 
+def hidden_text(chapter, value, hidden: bool, unit: str = "") -> str:
+    """Return :func:`number_text`, or the marker when a table's suppression hid the value."""
+    from compendium.analysis.disclosure import marker
+
+    return marker(chapter.threshold) if hidden else number_text(chapter, value, unit)
+
+
 def marked(chapter, value, shown: str | None = None) -> str:
     """Return a measured number as a table cell shows it: its text, then its origin's mark.
 

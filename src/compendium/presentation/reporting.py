@@ -36,6 +36,7 @@ from compendium.presentation.links import (
 from compendium.presentation.origin import (
     MARKS,
     WORDING_NOTES,
+    hidden_text,
     legend,
     legend_text,
     number_origin,
@@ -45,6 +46,7 @@ from compendium.presentation.origin import (
     wording_note,
 )
 from compendium.presentation.origin import worded_list as worded_list  # for the chapters
+from compendium.presentation.sections import code_hidden
 from compendium.presentation.tables import NONE_MARK, downloadable_table, styled_table
 
 #: The TIDieR checklist's item "How well (actual)" (Hoffmann et al. 2014, item 12).
@@ -247,10 +249,11 @@ def concept_evidence_rows(chapter, table_id: str, links: pd.DataFrame) -> pd.Dat
             continue
         for link in links[links["stage_id"] == stage_id].itertuples():
             count = measures.sources(link.code_id)
-            text = (
-                f"{worded(link.name, link.name_wording)}: "
-                f"{number_text(chapter, count, _unit(chapter, link.activity_id))}"
-            )
+            hidden = code_hidden(chapter, link.code_id)[0]
+            shown = hidden_text(chapter, count, hidden, _unit(chapter, link.activity_id))
+            if hidden:
+                shown += f" {_unit(chapter, link.activity_id)}"
+            text = f"{worded(link.name, link.name_wording)}: {shown}"
             result.append((link.concept_id, stage_id, "code", text, count))
     frame = pd.DataFrame(result, columns=["concept_id", "stage_id", "kind", "text", "value"])
     order = {c: i for i, c in enumerate(concepts["concept_id"])}
@@ -470,13 +473,14 @@ def _code_evidence(chapter, code_id: str) -> str:
     if code_id not in codes.index:
         return f"Code {code_id} (not in codes.csv)"
     sources, references = measures.sources(code_id), measures.references(code_id)
-    shown_sources = number_text(chapter, sources, "sources")
-    shown_references = number_text(chapter, references, "references")
-    if shown_sources == chapter.shown_number(sources) != str(sources):
+    # the theme table's decision: a hidden source, and a reference count that would pin one
+    hide_sources, hide_references = code_hidden(chapter, code_id)
+    shown_sources = hidden_text(chapter, sources, hide_sources, "sources")
+    shown_references = hidden_text(chapter, references, hide_references, "references")
+    if hide_sources:
         shown_sources += " sources"
-        # One reference pins its source count down: a hidden source count hides small references.
-        if references < chapter.threshold:
-            shown_references = f"{chapter.shown_number(sources)} references"
+    if hide_references:
+        shown_references += " references"
     name = worded(codes.at[code_id, "name"], codes.at[code_id, "name_wording"])
     return f"Code {code_id} \u201c{name}\u201d: {shown_sources}, {shown_references}"
 
@@ -701,11 +705,22 @@ def delivery(chapter, activity: str) -> pd.DataFrame:
     return frame
 
 
-def _percent_text(chapter, count, percent) -> str:
+def _delivery_hidden(chapter, counts: list) -> set[int]:
+    """Return which attendance counts to hide: they add up to those analysed, who are shown."""
+    from compendium.analysis.disclosure import cells_to_hide
+
+    return cells_to_hide([int(c) for c in counts], chapter.threshold)
+
+
+def _percent_text(chapter, count, percent, hidden: bool = False) -> str:
     """Return a percentage with its mark, e.g. ``11%‡``; hidden, unmarked, when its count is."""
-    hidden = chapter.shown_number(count)
-    if hidden != str(count):
-        return hidden
+    if hidden:
+        from compendium.analysis.disclosure import marker
+
+        return marker(chapter.threshold)
+    shown = chapter.shown_number(count)
+    if shown != str(count):
+        return shown
     return f"{percent}%{origin_mark(number_origin(chapter, percent))}"
 
 
@@ -720,11 +735,13 @@ def delivery_display(chapter, activity: str | None, taken_up: pd.DataFrame | Non
     if activity is None or taken_up is None or taken_up.empty:
         return chapter.not_applicable("no analysed participant has attendance recorded.")
     counts, percents = list(taken_up["participants"]), list(taken_up["percent"])
+    hidden = _delivery_hidden(chapter, counts)
     shown = pd.DataFrame(
         {
-            "Participants": [number_text(chapter, n) for n in counts],
+            "Participants": [hidden_text(chapter, n, i in hidden) for i, n in enumerate(counts)],
             "% of those analysed": [
-                _percent_text(chapter, n, p) for n, p in zip(counts, percents, strict=True)
+                _percent_text(chapter, n, p, i in hidden)
+                for i, (n, p) in enumerate(zip(counts, percents, strict=True))
             ],
         },
         index=pd.Index(taken_up["attendance"], name="Attendance"),
@@ -823,6 +840,7 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
         if item.item == TIDIER_ACTUAL and taken_up is not None and len(taken_up):
             analysed = taken_up.attrs.get("analysed")
             counts, percents = list(taken_up["participants"]), list(taken_up["percent"])
+            hidden = _delivery_hidden(chapter, counts)
             origins |= {number_origin(chapter, v) for v in [analysed, *counts, *percents]}
             entry["delivery"] = {
                 "title": (
@@ -830,8 +848,11 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
                     "participants analysed:"
                 ),
                 "lines": [
-                    f"{label}: {number_text(chapter, n)} ({_percent_text(chapter, n, p)})"
-                    for label, n, p in zip(taken_up["attendance"], counts, percents, strict=True)
+                    f"{label}: {hidden_text(chapter, n, i in hidden)} "
+                    f"({_percent_text(chapter, n, p, i in hidden)})"
+                    for i, (label, n, p) in enumerate(
+                        zip(taken_up["attendance"], counts, percents, strict=True)
+                    )
                 ],
             }
         items.append(entry)

@@ -13,7 +13,14 @@ import pandas as pd
 
 from compendium.analysis import trial as trial_analysis
 from compendium.analysis.characteristics import characteristics_table
-from compendium.analysis.disclosure import cells_to_hide, is_small, marker
+from compendium.analysis.disclosure import (
+    Sum,
+    cells_to_hide,
+    coded_counts_to_hide,
+    marker,
+    shown_count,
+    suppress,
+)
 from compendium.analysis.themes import analysis_codes, code_depth
 from compendium.presentation.html import fragment
 from compendium.presentation.links import anchor, decision_href
@@ -37,15 +44,19 @@ def activities_table(chapter):
     activities = chapter.activities
     if activities.empty:
         return chapter.not_applicable("the package lists no activity for this stage.")
-    methods = {m.id: m.label for m in chapter.descriptor.methods}
+    methods = {m.id: m for m in chapter.descriptor.methods}
     rows = []
     for a in activities.itertuples():
-        reported = (
-            "not reported"
-            if pd.isna(a.reported_n)
-            else f"{int(a.reported_n)}{origin_mark(a.n_origin)} {a.unit}"
-        )
-        rows.append((a.label, methods[a.method], reported))
+        # A reported n counts people unless the activity reviewed documents or counted groups.
+        people = methods[a.method].kind != "review" and "group" not in str(a.unit).lower()
+        n = a.reported_n
+        if pd.isna(n):
+            reported = "not reported"
+        else:
+            shown = shown_count(n, chapter.threshold) if people else str(int(n))
+            mark = origin_mark(a.n_origin) if shown == str(int(n)) else ""
+            reported = f"{shown}{mark} {a.unit}"
+        rows.append((a.label, methods[a.method].label, reported))
     frame = pd.DataFrame(rows, columns=["Activity", "Method", "Sample size reported"])
     return style_table(
         frame,
@@ -119,16 +130,47 @@ def group_table(chapter, by_role_and_site: pd.DataFrame):
 # --------------------------------------------------------------------------- themes
 
 
-def _hidden_counts(
-    sources: list[int], references: list[int], threshold: int
-) -> tuple[list[str], list[str]]:
-    """Return sources and references as shown: small sources hidden, and references that would reveal them."""
-    shown_sources, shown_references = [], []
-    for s, r in zip(sources, references, strict=True):
-        hide = is_small(s, threshold)
-        shown_sources.append(marker(threshold) if hide else str(s))
-        # One reference pins its source count to one: hide small references of hidden sources.
-        shown_references.append(marker(threshold) if hide and r < threshold else str(r))
+def theme_hidden(chapter, analysis: str) -> dict[str, tuple[bool, bool]]:
+    """Return, per code of an analysis, whether its sources and its references are hidden.
+
+    One decision over the whole codebook (every code's people bounded by its passages, its
+    parent's people and its children's: see
+    :func:`compendium.analysis.disclosure.coded_counts_to_hide`), which the theme table, the
+    breakdowns, the concept tables, the prose and the figures all show, so that no display
+    gives away what another hides.
+    """
+    cache = chapter.__dict__.setdefault("_theme_hidden", {})
+    key = (analysis, chapter.threshold)
+    if key not in cache:
+        codes = analysis_codes(chapter.study.codes, analysis)
+        ids = list(codes["code_id"])
+        position = {code: i for i, code in enumerate(ids)}
+        parents = [position.get(p) if isinstance(p, str) else None for p in codes["parent_id"]]
+        m = chapter.measures
+        hidden_s, hidden_r = coded_counts_to_hide(
+            [int(m.sources(c)) for c in ids],
+            [int(m.references(c)) for c in ids],
+            chapter.threshold,
+            parents,
+        )
+        cache[key] = {c: (i in hidden_s, i in hidden_r) for i, c in enumerate(ids)}
+    return cache[key]
+
+
+def code_hidden(chapter, code_id: str) -> tuple[bool, bool]:
+    """Return whether one code's sources and references are hidden (see :func:`theme_hidden`)."""
+    analysis = chapter.study.codes.set_index("code_id").at[code_id, "activity_id"]
+    return theme_hidden(chapter, analysis)[code_id]
+
+
+def _hidden_counts(chapter, codes, sources, references) -> tuple[list[str], list[str]]:
+    """Return sources and references of ``codes`` as shown (see :func:`theme_hidden`)."""
+    mark = marker(chapter.threshold)
+    flags = [code_hidden(chapter, c) for c in codes]
+    shown_sources = [mark if f[0] else str(int(s)) for f, s in zip(flags, sources, strict=True)]
+    shown_references = [
+        mark if f[1] else str(int(r)) for f, r in zip(flags, references, strict=True)
+    ]
     return shown_sources, shown_references
 
 
@@ -149,9 +191,7 @@ def theme_table(chapter, themes: pd.DataFrame, analysis: str):
     m = chapter.measures
     sources = [m.sources(c) for c in ordered["code_id"]]
     references = [m.references(c) for c in ordered["code_id"]]
-    shown_s, shown_r = _hidden_counts(
-        [int(s) for s in sources], [int(r) for r in references], chapter.threshold
-    )
+    shown_s, shown_r = _hidden_counts(chapter, ordered["code_id"], sources, references)
     frame = pd.DataFrame(
         {
             "Code": ordered["code_id"].to_numpy(),
@@ -263,11 +303,23 @@ def themes_by_comparison(chapter, analysis: str, comparison):
         .groupby(comparison.name)
         .size()
     )
+    counts = table.loc[main["code_id"]]
+    # A theme's groups add up to its people, which the theme table shows: one sum per row.
+    width = len(counts.columns)
+    values = [int(v) for v in counts.to_numpy().ravel()]
+    sums = [
+        Sum(
+            tuple(range(r * width, (r + 1) * width)), known=sum(values[r * width : (r + 1) * width])
+        )
+        for r in range(len(counts))
+    ]
+    hidden = suppress(values, chapter.threshold, sums)
     shown = pd.DataFrame(index=main["name"].to_numpy())
-    for group in table.columns:
-        counts = table.loc[main["code_id"], group].to_numpy()
-        shown[f"{group} (n = {int(sizes.get(group, 0))})"] = [
-            marker(chapter.threshold) if is_small(c, chapter.threshold) else int(c) for c in counts
+    for j, group in enumerate(counts.columns):
+        size = shown_count(sizes.get(group, 0), chapter.threshold)
+        shown[f"{group} (n = {size})"] = [
+            marker(chapter.threshold) if r * width + j in hidden else values[r * width + j]
+            for r in range(len(counts))
         ]
     shown.index.name = "Main theme"
     caption = f"{chapter.label(analysis)}: sources of each main theme within each {comparison.label.lower()} group."
@@ -303,11 +355,24 @@ def breakdown_rows(chapter, breakdown, children: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def breakdown_shown(chapter, rows: pd.DataFrame) -> dict[str, list[str | None]]:
+    """Return, per column of :func:`breakdown_rows`, each row's marker when it is hidden, else None.
+
+    The one decision the table, the prose and the figures of a breakdown share.
+    """
+    shown_s, shown_r = _hidden_counts(chapter, rows["code_id"], rows["sources"], rows["references"])
+    mark = marker(chapter.threshold)
+    sources = [mark if s == mark else None for s in shown_s]
+    return {
+        "sources": sources,
+        "references": [mark if r == mark else None for r in shown_r],
+        "percent": sources,
+    }
+
+
 def breakdown_table(chapter, breakdown, rows: pd.DataFrame):
     """Return :func:`breakdown_rows` styled, the parent's row last and in bold."""
-    shown_s, shown_r = _hidden_counts(
-        [int(s) for s in rows["sources"]], [int(r) for r in rows["references"]], chapter.threshold
-    )
+    shown_s, shown_r = _hidden_counts(chapter, rows["code_id"], rows["sources"], rows["references"])
     frame = pd.DataFrame(
         {
             "Code": rows["code"],
@@ -322,8 +387,8 @@ def breakdown_table(chapter, breakdown, rows: pd.DataFrame):
     values = list(rows["sources"]) + list(rows["references"])
     if "percent" in rows.columns:
         frame["% of sources"] = [
-            marker(chapter.threshold) if is_small(int(s), chapter.threshold) else marked(chapter, p)
-            for s, p in zip(rows["sources"], rows["percent"], strict=True)
+            marker(chapter.threshold) if s == marker(chapter.threshold) else marked(chapter, p)
+            for s, p in zip(shown_s, rows["percent"], strict=True)
         ]
         values += list(rows["percent"])
     parent = rows["code"].iloc[-1]
@@ -363,9 +428,7 @@ def concept_endorsement(chapter, analysis: str):
     for concept in concepts.itertuples():
         for code in links.loc[links["concept_id"] == concept.concept_id, "code_id"]:
             sources = chapter.measures.sources(code)
-            hidden = (
-                marker(chapter.threshold) if is_small(int(sources), chapter.threshold) else None
-            )
+            hidden = marker(chapter.threshold) if code_hidden(chapter, code)[0] else None
             rows.append((concept.name, codes.at[code, "name"], marked(chapter, sources, hidden)))
             values.append(sources)
     frame = pd.DataFrame(rows, columns=["Concept", "Code", "Sources"])
@@ -441,21 +504,41 @@ def participant_flow(chapter, trial: pd.DataFrame) -> pd.DataFrame:
     return flow
 
 
+def flow_hidden(flow: pd.DataFrame, threshold: int) -> list[bool]:
+    """Return, per row of the trial flow, whether its count is hidden.
+
+    The arms add up to those recruited, and each arm's outcomes to the arm; with no arms,
+    the outcomes add up to those recruited. The diagram and the table share this decision.
+    """
+    steps = list(flow["step"])
+    recruited = steps.index("recruited") if "recruited" in steps else None
+    arms = {row.arm: i for i, row in enumerate(flow.itertuples()) if row.step == "allocated"}
+    sums = []
+    if arms and recruited is not None:
+        sums.append(Sum(tuple(arms.values()), total=recruited))
+    outcomes: dict[object, list[int]] = {}
+    for i, row in enumerate(flow.itertuples()):
+        if row.step == "followed up":
+            outcomes.setdefault(row.arm if arms else None, []).append(i)
+    for arm, rows in outcomes.items():
+        total = arms.get(arm) if arms else recruited
+        if total is not None:
+            sums.append(Sum(tuple(rows), total=total))
+    hidden = suppress([int(v) for v in flow["participants"]], threshold, sums)
+    return [i in hidden for i in range(len(flow))]
+
+
 def flow_table(chapter, flow: pd.DataFrame):
     """Return the trial flow as a table: each step, its count (protected) and the count's origin."""
     if flow.empty or int(flow["participants"].iloc[0]) == 0:
         return chapter.not_applicable(
             "the package records no trial allocation or attendance for this stage."
         )
-    shown = []
-    for step, group in flow.groupby("step", sort=False):
-        hidden = cells_to_hide(
-            list(group["participants"]), chapter.threshold, total_known=step != "recruited"
-        )
-        shown += [
-            marked(chapter, v, marker(chapter.threshold) if i in hidden else None)
-            for i, v in enumerate(group["participants"])
-        ]
+    hidden = flow_hidden(flow, chapter.threshold)
+    shown = [
+        marked(chapter, v, marker(chapter.threshold) if hide else None)
+        for v, hide in zip(flow["participants"], hidden, strict=True)
+    ]
     frame = pd.DataFrame(
         {"Step": flow["step"].str.capitalize(), "Who": flow["label"], "Participants": shown}
     )

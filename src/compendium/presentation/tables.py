@@ -44,11 +44,20 @@ def style_table(frame: pd.DataFrame, uuid: str, caption: str, hide_index: bool =
     hide_index
         Hide the row index (the default) when it carries no information.
     """
+    # The Styler escapes cells and header labels (below) but writes the index's and the
+    # columns' level names as they are: they are escaped here, on a copy.
+    frame = frame.copy(deep=False)
+    frame.index = frame.index.set_names([_escaped_name(n) for n in frame.index.names])
+    frame.columns = frame.columns.set_names([_escaped_name(n) for n in frame.columns.names])
     styler = frame.style.set_uuid(element_id(uuid)).set_caption(str(escape(caption)))
     styler = styler.format(na_rep=NONE_MARK, escape="html")
     styler = styler.format_index(escape="html", axis=0).format_index(escape="html", axis=1)
     styler = styler.set_table_styles(CELL_STYLES).set_table_attributes('class="compendium-table"')
     return styler.hide(axis="index") if hide_index else styler
+
+
+def _escaped_name(name: object) -> object:
+    return None if name is None else str(escape(name))
 
 
 def cell_lines(value: object) -> str:
