@@ -182,7 +182,7 @@ def test_cli_import_of_the_own_export_leaves_codes_csv_byte_identical(
     before = (package_copy / "codes.csv").read_bytes()
     assert _run_import(out, package_copy, "A4-FG") == 0
     assert (package_copy / "codes.csv").read_bytes() == before
-    assert "wrote 15 codes of A4-FG" in capsys.readouterr().out
+    assert "wrote 17 codes of A4-FG" in capsys.readouterr().out
     assert sorted(p.name for p in package_copy.iterdir() if p.name.startswith(".")) == []
 
 
@@ -376,7 +376,7 @@ def test_cli_refuses_codes_that_would_break_the_package(
     assert len(err) == 1
     assert err[0].startswith(
         f"compendium: import-codebook: {out}: expected codes that keep the package valid; "
-        "with them, codes.csv:159: column 'code_id': duplicate key (code_id='A2-1')"
+        "with them, codes.csv:161: column 'code_id': duplicate key (code_id='A2-1')"
     )
     assert (package_copy / "codes.csv").read_bytes() == before
 
@@ -416,7 +416,7 @@ def test_every_selection_slices_its_segment_excerpt_out_of_its_source(exported, 
             start, end = int(selection.get("startPosition")), int(selection.get("endPosition"))
             assert text[start:end] == excerpt[selection.get("name")]
             checked += 1
-    assert checked == len(study.segments) == 963
+    assert checked == len(study.segments) == 969
 
 
 def test_codings_users_and_codebook_match_the_package(exported, study):

@@ -123,8 +123,8 @@ def test_overview_marks_its_numbers_and_describes_its_figure_truthfully():
     alt = unescape(re.search(r'alt="(Diagram of [^"]+)"', outputs).group(1))
     assert alt.startswith("Diagram of 5 stages in 2 phases of the MRC framework")
     assert "9 in all" in alt and "4 noted as the paper's words" in alt
-    assert "2 noted as our paraphrase of the paper" in alt
-    assert "3 noted as reconstructed, not printed as such" in alt
+    assert "1 noted as our paraphrase of the paper" in alt
+    assert "4 noted as reconstructed, not printed as such" in alt
     assert "it is not a copy of any figure of the paper" in outputs
     assert "redraws the paper" not in (paths.BOOK_DIR / "intro.md").read_text(encoding="utf-8")
 
@@ -144,9 +144,9 @@ def test_paper_tables_chapter_shows_three_marked_tables():
 def test_trace_chapter_glues_marked_counts_and_passes_its_checks():
     notebook = executed_chapter("trace")
     values = glued(notebook)
-    assert values["findings"] == "23\u2020"
-    assert values["links"] == "46\u2020"
-    assert (values["acted_on"], values["set_aside"]) == ("19\u2020", "4\u2020")
+    assert values["findings"] == "24\u2020"
+    assert values["links"] == "48\u2020"
+    assert (values["acted_on"], values["set_aside"]) == ("20\u2020", "4\u2020")
     assert values["checks_passed"] == values["checks"] == "4"
     outputs = " ".join(html for _, html in html_outputs(notebook))
     assert "plotly-graph-div" in outputs or "Plotly.newPlot" in outputs

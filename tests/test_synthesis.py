@@ -171,7 +171,11 @@ def measure(expression: str, tables: dict[str, pd.DataFrame]) -> float:
     measures = {
         "participants": participants,
         "groups": lambda a: int((groups["activity_id"] == a).sum()),
-        "sites": lambda a: groups.loc[groups["activity_id"] == a, "site_id"].nunique(),
+        "sites": lambda a: (
+            groups.loc[groups["activity_id"] == a, "site_id"]
+            if (groups["activity_id"] == a).any()
+            else people.loc[people["activity_id"] == a, "site_id"]
+        ).nunique(),
         "sources": lambda c: nvivo(tables, c)[0],
         "references": lambda c: nvivo(tables, c)[1],
         "themes": lambda a: int(((codes["activity_id"] == a) & codes["parent_id"].isna()).sum()),
