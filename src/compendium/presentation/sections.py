@@ -18,7 +18,15 @@ from compendium.analysis.themes import analysis_codes, code_depth
 from compendium.presentation.html import fragment
 from compendium.presentation.links import anchor, decision_href
 from compendium.presentation.origin import legend, marked, wording_note
-from compendium.presentation.tables import element_id, style_table, styled_table
+from compendium.presentation.tables import (
+    LONG_TABLE_ROWS,
+    element_id,
+    grouped_table,
+    sortable_table,
+    style_table,
+    styled_table,
+    with_class,
+)
 
 # --------------------------------------------------------------------------- activities
 
@@ -42,6 +50,7 @@ def activities_table(chapter):
         frame,
         f"activities-{chapter.page}",
         "What this stage collected, with the sample size the study reports for each activity.",
+        counts=True,
     )
 
 
@@ -62,7 +71,11 @@ def characteristics(chapter, sample: pd.DataFrame, by: str = "role"):
         else f"no count is suppressed (small-cell threshold {chapter.threshold})"
     )
     labels = "; ".join(chapter.label(a) for a in chapter.activity_ids)
-    caption = f"Participants of {labels}: n and % of each group. All values are {kind}. – means not recorded for that group; {rule}."
+    notes = [
+        f"All values are {kind}.",
+        "– means not recorded for that group.",
+        rule[0].upper() + rule[1:] + ".",
+    ]
 
     def shown(value: object, percent: bool) -> str:
         if isinstance(value, str):
@@ -71,12 +84,16 @@ def characteristics(chapter, sample: pd.DataFrame, by: str = "role"):
             return "–"
         return f"{value:.0f}" if percent else f"{int(value)}"
 
-    styler = style_table(table, f"characteristics-{chapter.page}-{by}", caption, hide_index=False)
-    for column in table.columns:
-        styler = styler.format(
-            lambda v, p=column[1] == "%": shown(v, p), subset=[column], escape="html"
-        )
-    return styler
+    cells = pd.DataFrame(
+        {column: [shown(v, column[1] == "%") for v in table[column]] for column in table.columns},
+        index=table.index,
+    )
+    return grouped_table(
+        cells,
+        f"characteristics-{chapter.page}-{by}",
+        f"Participants of {labels}: n and % of each group",
+        notes,
+    )
 
 
 def group_table(chapter, by_role_and_site: pd.DataFrame):
@@ -93,6 +110,7 @@ def group_table(chapter, by_role_and_site: pd.DataFrame):
         f"groups-{chapter.page}",
         "Focus groups by who took part and by site, with totals.",
         hide_index=False,
+        counts=True,
     )
 
 
@@ -140,7 +158,7 @@ def theme_table(chapter, themes: pd.DataFrame, analysis: str):
             "References": [
                 marked(chapter.study, v, s) for v, s in zip(references, shown_r, strict=True)
             ],
-            "Name's wording": ordered["name_wording"].to_numpy(),
+            "Name's wording": ordered["name_wording"].map(wording_note).to_numpy(),
         }
     )
     method = chapter.descriptor.method(
@@ -152,12 +170,14 @@ def theme_table(chapter, themes: pd.DataFrame, analysis: str):
         "coded there or beneath) and references (coded passages); a parent counts each once."
         + legend(chapter.study, sources + references)
     )
-    styler = style_table(frame, f"themes-{analysis}", caption)
+    styler = style_table(frame, f"themes-{analysis}", caption, counts=True)
     indent = [
         f"padding-left: {0.3 + 1.2 * d}em; {'font-weight: bold' if d == 0 else ''}" for d in depth
     ]
     styler = styler.apply(lambda _: indent, subset=["Theme"])
-    return styler.set_properties(subset=["Code"], **{"white-space": "nowrap"})
+    styler = styler.set_properties(subset=["Code"], **{"white-space": "nowrap"})
+    # A long codebook is a reference too: a reader can sort it by its counts or filter it.
+    return sortable_table(styler) if len(frame) > LONG_TABLE_ROWS else styler
 
 
 def theme_quotes(chapter, analysis: str):
@@ -253,7 +273,7 @@ def themes_by_comparison(chapter, analysis: str, comparison):
         ]
     shown.index.name = "Main theme"
     caption = f"{chapter.label(analysis)}: sources of each main theme within each {comparison.label.lower()} group."
-    return style_table(shown, f"comparison-{analysis}", caption, hide_index=False)
+    return style_table(shown, f"comparison-{analysis}", caption, hide_index=False, counts=True)
 
 
 # --------------------------------------------------------------------------- breakdowns
@@ -317,7 +337,7 @@ def breakdown_table(chapter, breakdown, rows: pd.DataFrame):
         f"person and passage once.{denominator}{legend(study, values)}"
     )
     last = len(frame) - 1
-    styler = style_table(frame, f"breakdown-{breakdown.code}", caption)
+    styler = style_table(frame, f"breakdown-{breakdown.code}", caption, counts=True)
     return styler.apply(
         lambda r: ["font-weight: bold" if r.name == last else "" for _ in r], axis=1
     )
@@ -354,7 +374,7 @@ def concept_endorsement(chapter, analysis: str):
         f"Intervention concepts and the codes of {chapter.label(analysis)} that speak to them, "
         f"with their sources.{legend(study, values)}"
     )
-    return style_table(frame, f"endorsement-{analysis}", caption)
+    return style_table(frame, f"endorsement-{analysis}", caption, counts=True)
 
 
 # --------------------------------------------------------------------------- findings
@@ -438,7 +458,10 @@ def flow_table(chapter, flow: pd.DataFrame):
     )
     caption = "Participants from recruitment to follow-up, by arm and by what happened to them."
     return style_table(
-        frame, f"flow-{chapter.page}", caption + legend(chapter.study, flow["participants"])
+        frame,
+        f"flow-{chapter.page}",
+        caption + legend(chapter.study, flow["participants"]),
+        counts=True,
     )
 
 
@@ -464,7 +487,9 @@ def attendance_table(chapter, patterns: pd.Series):
         }
     )
     caption = "Attendance as participants described it at interview."
-    return style_table(frame, f"attendance-{chapter.page}", caption + legend(chapter.study, counts))
+    return style_table(
+        frame, f"attendance-{chapter.page}", caption + legend(chapter.study, counts), counts=True
+    )
 
 
 # --------------------------------------------------------------------------- survey
@@ -503,6 +528,7 @@ def survey_table(chapter, items: pd.DataFrame, answers: pd.DataFrame):
         f"survey-{chapter.page}",
         "Respondents choosing each answer to each item.",
         hide_index=False,
+        counts=True,
     )
 
 
@@ -524,6 +550,8 @@ def review_matrix(chapter, links: pd.DataFrame):
         f"matrix-{chapter.page}",
         f"Reviewed programmes{kind} and the concepts each contains.",
     )
+    # A column per concept: their headings run upwards, so the matrix fits the column.
+    styler = with_class(styler, "compendium-matrix")
     return styler.format(lambda v: "✓" if v else "", subset=concepts)
 
 
@@ -589,4 +617,6 @@ def concept_counts(chapter, per_concept: pd.Series):
         }
     )
     caption = "Reviewed programmes holding each concept, out of all reviewed programmes."
-    return style_table(frame, f"concept-counts-{chapter.page}", caption + legend(study, counts))
+    return style_table(
+        frame, f"concept-counts-{chapter.page}", caption + legend(study, counts), counts=True
+    )

@@ -1,12 +1,20 @@
-/* A "Show all code" button for pages whose code cells are folded.
+/* What the book's pages do in the browser; nothing is loaded from another host.
  *
- * Every code cell's input sits in a closed <details> element (compendium.sphinx_ext folds
- * them at build time), so each opens on its own without this script. The button, placed
- * under the page heading, opens or closes all of them at once, and its label follows the
- * cells when a reader opens or closes them one by one. Nothing is loaded from elsewhere.
+ * 1. A "Show all code" button for pages whose code cells are folded. Every code cell's input
+ *    sits in a closed <details> element (compendium.sphinx_ext folds them at build time), so
+ *    each opens on its own without this script. The button, placed under the page heading,
+ *    opens or closes all of them at once, and its label follows the cells when a reader opens
+ *    or closes them one by one.
+ * 2. Long reference tables (class compendium-sortable, compendium.presentation.tables) become
+ *    sortable and filterable with DataTables, from the copy the itables package ships, which
+ *    the build puts beside this script in _static. It is loaded only on pages that have such a
+ *    table; without it (or without JavaScript, or in the PDF) the plain table stays.
  */
 (() => {
   "use strict";
+
+  // The address of this script, known only while it first runs: DataTables sits beside it.
+  const here = document.currentScript ? document.currentScript.src : "";
 
   function setUp() {
     const folds = [...document.querySelectorAll("main details.hide.above-input")];
@@ -38,9 +46,46 @@
     heading.insertAdjacentElement("afterend", bar);
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", setUp);
-  } else {
+  function sortTables() {
+    const tables = [...document.querySelectorAll("main table.compendium-sortable")];
+    if (!tables.length || !here) {
+      return;
+    }
+    const style = document.createElement("link");
+    style.rel = "stylesheet";
+    style.href = new URL("dt_bundle.css", here).href;
+    document.head.appendChild(style);
+    import(new URL("dt_bundle.js", here).href).then(({ default: DataTable }) => {
+      tables.forEach((table) => {
+        // Every row stays on the page (no paging), in the order the book gives until a reader
+        // sorts; a third click on a heading restores that order.
+        new DataTable(table, {
+          paging: false,
+          order: [],
+          autoWidth: false,
+          // The filter above the table, on the left where reading starts; the count below.
+          layout: { topStart: "search", topEnd: null, bottomStart: "info", bottomEnd: null },
+          language: {
+            search: "Filter rows:",
+            info: "_TOTAL_ rows",
+            infoFiltered: " (of _MAX_)",
+            infoEmpty: "No rows",
+            zeroRecords: "No row matches the filter",
+          },
+        });
+        table.dataset.sortable = "ready";
+      });
+    });
+  }
+
+  function start() {
     setUp();
+    sortTables();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();
