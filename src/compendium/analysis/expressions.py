@@ -10,10 +10,9 @@ literal arguments or other measure calls, so a data file can never run code.
 from __future__ import annotations
 
 import ast
-import inspect
 from typing import Any
 
-from compendium.analysis.measures import Call, MeasureError, Measures, measure_names
+from compendium.analysis.measures import Call, MeasureError, Measures, canonical, measure_names
 
 
 def _parse(node: ast.AST) -> tuple[str, tuple, dict]:
@@ -68,26 +67,11 @@ def parse_expression(text: str) -> tuple[str, tuple, dict]:
 
 def _canonical(parsed: tuple[str, tuple, dict]) -> Call:
     name, args, kwargs = parsed
-    signature = inspect.signature(getattr(Measures, name))
-    try:
-        bound = signature.bind(
-            None, *[_canonical(a) if isinstance(a, tuple) else a for a in args], **kwargs
-        )
-    except TypeError as exc:
-        raise MeasureError(f"{name}: {exc}") from None
-    bound.apply_defaults()
-    arguments = dict(bound.arguments)
-    arguments.pop("self")
-    extra = arguments.pop("filters", {})
 
-    def freeze(value: Any) -> Any:
-        return tuple(freeze(v) for v in value) if isinstance(value, list) else value
+    def resolve(value: Any) -> Any:
+        return _canonical(value) if isinstance(value, tuple) else value
 
-    merged = {
-        **arguments,
-        **{k: (_canonical(v) if isinstance(v, tuple) else v) for k, v in extra.items()},
-    }
-    return Call(name, tuple(sorted((k, freeze(v)) for k, v in merged.items() if v is not None)))
+    return canonical(name, [resolve(a) for a in args], {k: resolve(v) for k, v in kwargs.items()})
 
 
 def canonical_call(text: str) -> Call:

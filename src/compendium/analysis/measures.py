@@ -105,16 +105,7 @@ def measure(people: str | None = None) -> Callable:
 
         @wraps(function)
         def tagged(self: Measures, *args, **kwargs):
-            try:
-                bound = signature.bind(self, *args, **kwargs)
-            except TypeError as exc:
-                raise MeasureError(f"{function.__name__}: {exc}") from None
-            bound.apply_defaults()
-            arguments = dict(bound.arguments)
-            arguments.pop("self")
-            extra = arguments.pop("filters", {})
-            call = Call(function.__name__, tuple(sorted({**arguments, **extra}.items())))
-            call = Call(call.name, tuple((k, _freeze(v)) for k, v in call.kwargs if v is not None))
+            call = canonical(function.__name__, args, kwargs, signature)
             value = function(self, *args, **kwargs)
             if people == "count":
                 count = int(value)
@@ -134,6 +125,26 @@ def measure(people: str | None = None) -> Callable:
         return tagged
 
     return decorate
+
+
+def canonical(name: str, args, kwargs: dict, signature=None) -> Call:
+    """Return the canonical :class:`Call` of measure ``name`` with these arguments.
+
+    Every argument is bound to its parameter by keyword, defaults are filled in and ``None``
+    left out, lists become tuples and measured numbers the calls that made them; so
+    ``participants('A2-INT')`` and ``participants(activity='A2-INT')`` give one call.
+    """
+    signature = signature or inspect.signature(getattr(Measures, name))
+    try:
+        bound = signature.bind(None, *args, **kwargs)
+    except TypeError as exc:
+        raise MeasureError(f"{name}: {exc}") from None
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    arguments.pop("self")
+    extra = arguments.pop("filters", {})
+    merged = {**arguments, **extra}
+    return Call(name, tuple(sorted((k, _freeze(v)) for k, v in merged.items() if v is not None)))
 
 
 def measure_names() -> frozenset[str]:

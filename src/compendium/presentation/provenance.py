@@ -109,7 +109,7 @@ KEY_PACKAGES = (
     "nbclient",
     "nbformat",
     "ipykernel",
-    "frictionless",
+    "jsonschema",
     "pytest-notebook",
 )
 
