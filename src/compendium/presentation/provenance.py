@@ -260,16 +260,14 @@ def fields_display(chapter, fields: pd.DataFrame):
 
     Its names and allowed values are written as the package's files hold them (ids, not labels).
     """
-    from compendium.presentation.tables import LITERAL, sortable_table, style_table, with_class
+    from compendium.presentation.tables import sortable_table, style_table
 
     shown = sortable_table(
-        with_class(
-            style_table(
-                fields.rename(columns=str.capitalize),
-                "provenance-fields",
-                "Every field of every table: type, constraints and keys (datapackage.json)",
-            ),
-            LITERAL,
+        style_table(
+            fields.rename(columns=str.capitalize),
+            "provenance-fields",
+            "Every field of every table: type, constraints and keys (datapackage.json)",
+            literal=True,
         )
     )
     shown.compendium_reads = {"datapackage.json"}

@@ -60,6 +60,7 @@ def style_table(
     *,
     counts: bool = False,
     sortable: bool = False,
+    literal: bool = False,
 ):
     """Return a Styler with a stable id, an escaped caption and escaped cells.
 
@@ -78,11 +79,14 @@ def style_table(
     sortable
         Mark it a long reference table (:data:`SORTABLE`); show it with :func:`sortable_table`,
         which lays every row out in full, as sorting needs.
+    literal
+        Mark it a table that documents the package's files (:data:`LITERAL`), where ids appear
+        as the files write them rather than as labels.
     """
     styler = frame.style.set_uuid(element_id(uuid)).set_caption(str(escape(caption)))
     styler = styler.format(na_rep=NONE_MARK, escape="html")
     styler = styler.format_index(escape="html", axis=0).format_index(escape="html", axis=1)
-    classes = [TABLE_CLASS] + [COUNTS] * counts + [SORTABLE] * sortable
+    classes = [TABLE_CLASS] + [COUNTS] * counts + [SORTABLE] * sortable + [LITERAL] * literal
     styler = styler.set_table_styles(CELL_STYLES)
     styler = styler.set_table_attributes(f'class="{" ".join(classes)}"')
     return styler.hide(axis="index") if hide_index else styler

@@ -46,6 +46,35 @@
     heading.insertAdjacentElement("afterend", bar);
   }
 
+  // A count is shown with its origin's mark (12†) or, when small, as the disclosure marker
+  // (<5); "–" marks an empty cell. DataTables would sort such cells as text (10† before 4†),
+  // so each cell of a column of counts gets the number to sort by (data-order): the count
+  // itself, a marker just under its bound, and an empty cell below every count.
+  const COUNT = /^\s*(\d+(?:\.\d+)?)\s*%?\s*[\u2020\u2021*]?\s*$/;
+  const MARKER = /^\s*<\s*(\d+)\s*$/;
+  const EMPTY = /^\s*(\u2013|)\s*$/;
+
+  function orderCounts(table) {
+    const rows = [...table.tBodies].flatMap((body) => [...body.rows]);
+    const width = Math.max(0, ...rows.map((row) => row.cells.length));
+    for (let column = 0; column < width; column += 1) {
+      const cells = rows.map((row) => row.cells[column]).filter(Boolean);
+      const texts = cells.map((cell) => cell.textContent);
+      const counts = texts.filter((text) => COUNT.test(text)).length;
+      const other = texts.every((text) => COUNT.test(text) || MARKER.test(text) || EMPTY.test(text));
+      if (!counts || !other) {
+        continue;
+      }
+      cells.forEach((cell) => {
+        const text = cell.textContent;
+        const value = COUNT.exec(text) || MARKER.exec(text);
+        cell.dataset.order = value
+          ? String(Number(value[1]) - (MARKER.test(text) ? 0.5 : 0))
+          : "-1";
+      });
+    }
+  }
+
   function sortTables() {
     const tables = [...document.querySelectorAll("main table.compendium-sortable")];
     if (!tables.length || !here) {
@@ -57,6 +86,7 @@
     document.head.appendChild(style);
     import(new URL("dt_bundle.js", here).href).then(({ default: DataTable }) => {
       tables.forEach((table) => {
+        orderCounts(table);
         // Every row stays on the page (no paging), in the order the book gives until a reader
         // sorts; a third click on a heading restores that order.
         new DataTable(table, {
