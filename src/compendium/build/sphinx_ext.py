@@ -87,7 +87,17 @@ PLOTLY_JS = "plotly.min.js"
 
 
 STYLESHEET = "compendium.css"  # the book's own few style rules, shipped with the package
-SCRIPT = "compendium.js"  # the page-level "Show all code" button
+SCRIPT = "compendium.js"  # the page-level "Show all code" button, sortable tables
+
+
+DATATABLES = ("dt_bundle.js", "dt_bundle.css")
+
+
+def datatables_dir() -> Path:
+    """Return the folder of the DataTables bundle shipped inside the ``itables`` package."""
+    import itables
+
+    return Path(itables.__file__).resolve().parent / "html"
 
 
 def plotly_js_path() -> Path:
@@ -104,7 +114,7 @@ def plotly_js_path() -> Path:
 
 
 def copy_plotly_js(app: Any, exception: Exception | None) -> None:
-    """Copy plotly.js into the HTML output's ``_static`` folder.
+    """Copy plotly.js, the book's style sheet and script, and DataTables into ``_static``.
 
     Parameters
     ----------
@@ -120,6 +130,10 @@ def copy_plotly_js(app: Any, exception: Exception | None) -> None:
     shutil.copyfile(plotly_js_path(), static / PLOTLY_JS)
     for name in (STYLESHEET, SCRIPT):
         shutil.copyfile(paths.RESOURCES_DIR / name, static / name)
+    # DataTables for the long reference tables, as the itables package bundles it (ES module
+    # and its style sheet); compendium.js loads it on pages that have such a table.
+    for name in DATATABLES:
+        shutil.copyfile(datatables_dir() / name, static / name)
 
 
 def _is_external(filename: object) -> bool:

@@ -23,7 +23,7 @@ import pandas as pd
 from compendium.analysis.disclosure import cells_to_hide, marker
 from compendium.analysis.themes import analysis_codes
 from compendium.presentation.html import escape
-from compendium.presentation.sections import flow_hidden, theme_hidden
+from compendium.presentation.sections import flow_boxes, flow_hidden, theme_hidden
 
 PALETTE = "colorblind"
 #: Colour-blind-safe qualitative colours (plotly's "Safe" palette).
@@ -255,106 +255,140 @@ def themes_by_group_role(chapter, analysis: str):
 # --------------------------------------------------------------------------- trial
 
 
-def _box(ax, x: float, y: float, lines: list[str], width: float) -> None:
-    """Draw a CONSORT box: each line wrapped on its own, centred at (x, y)."""
-    chars = max(int(width * 8), 16)
-    text = "\n".join(_wrap(line, chars) for line in lines)
-    ax.text(
-        x,
-        y,
-        text,
-        ha="center",
-        va="center",
-        fontsize=8.5,
-        bbox={"boxstyle": "square,pad=0.5", "facecolor": "white", "edgecolor": "black"},
-    )
+#: What a CONSORT box says for a count the data cannot inform: never a number.
+NOT_REPORTED = "not reported"
+
+
+def _count(chapter, values, used: set, hidden: bool) -> str:
+    """Return the count of a CONSORT box as ``n = ...``: measured counts added up, marked.
+
+    ``hidden`` (the flow's one disclosure decision, :func:`flow_hidden`) shows the marker
+    instead. One measured count keeps its own origin; a sum of several is ``derived`` when
+    every part is published or derived, else the package's own. The origin is added to
+    ``used``, for the caption's legend.
+    """
+    from compendium.presentation.origin import combined_origin, number_origin, origin_mark
+
+    if hidden:
+        return f"n = {marker(chapter.threshold)}"
+    values = list(values)
+    total = sum(int(v) for v in values)
+    if len(values) == 1:
+        origin = number_origin(chapter, values[0])
+    else:
+        # No count at all (nobody in the box) is the package's own zero, as is any other sum.
+        origin = combined_origin(chapter, values)
+    used.add(origin)
+    return f"n = {total}{origin_mark(origin)}"
 
 
 def trial_flow(chapter, flow: pd.DataFrame):
-    """Return a flow diagram of the trial laid out as CONSORT's (enrolment, allocation, follow-up, analysis).
+    """Return the trial's participant flow laid out as CONSORT's flow diagram, in HTML.
 
-    Boxes the data cannot inform (those assessed for eligibility, those who received the
-    allocated intervention) say "not reported", never a number; counts of people below the
-    threshold show the marker.
+    The layout is that of the CONSORT 2010 flow diagram, which its extension to randomised
+    pilot and feasibility trials keeps: enrolment (assessed for eligibility, excluded with
+    reasons, randomised), then one column per arm through allocation (allocated, received or
+    not the allocated intervention), follow-up (lost to follow-up with reasons, discontinued
+    intervention) and analysis (analysed, excluded from analysis with reasons). A study
+    without arms has one column, headed by those recruited and offered the intervention.
+
+    Counts come from ``flow`` (:func:`compendium.presentation.sections.participant_flow`):
+    a status whose people did not take part is a reason for loss to follow-up; one whose
+    people took part but were not analysed, a reason for exclusion from analysis
+    (:func:`compendium.presentation.sections.flow_boxes`). The flow table and this diagram
+    hide the same counts, boxes included (:func:`flow_hidden`). Each count carries its
+    origin's mark, explained in the caption. Boxes the data cannot inform (eligibility,
+    exclusions before randomisation, receipt of the intervention, discontinuation) say "not
+    reported", never a number.
+
+    It is drawn in HTML rather than as an image so that its text reflows: it stays legible on
+    a phone, in print and to a screen reader.
     """
-    import matplotlib.pyplot as plt
+    from compendium.presentation.html import fragment
+    from compendium.presentation.origin import legend_text
 
     if flow.empty or int(flow["participants"].iloc[0]) == 0:
         return chapter.not_applicable("the package records no trial allocation for this stage.")
-
-    # the same cells hidden as in the flow table, so neither gives the other's away
-    flow = flow.assign(hidden=flow_hidden(flow, chapter.threshold))
-
-    def shown(row) -> str:
-        return marker(chapter.threshold) if row.hidden else str(int(row.participants))
-
     statuses = {s.id: s for s in chapter.descriptor.statuses}
-    recruited = flow[flow["step"] == "recruited"].iloc[0]
-    arms = flow[flow["step"] == "allocated"]
-    columns = list(arms.itertuples()) or [None]
-    fig, ax = plt.subplots(figsize=(4.2 * max(len(columns), 2) + 1.2, 7.2), layout="constrained")
-    ax.set_xlim(0, 10)
-    ax.set_ylim(0, 10)
-    ax.axis("off")
-    bands = (("Enrolment", 8.6), ("Allocation", 6.2), ("Follow-up", 3.9), ("Analysis", 1.4))
-    for label, y in bands:
-        ax.text(
-            0.05,
-            y,
-            label,
-            fontsize=9,
-            fontweight="bold",
-            ha="left",
-            va="center",
-            rotation=90,
-            bbox={"boxstyle": "round,pad=0.4", "facecolor": "#dbe9f6", "edgecolor": "#4a6fa5"},
+    arm_labels = {
+        a.id: a.label for a in (chapter.descriptor.trial.arms if chapter.descriptor.trial else ())
+    }
+    row_hidden, box_hidden = flow_hidden(chapter, flow)
+    boxes = flow_boxes(chapter, flow)
+    used: set[str] = set()
+
+    def row(i: int) -> str:
+        return _count(chapter, [flow["participants"].iloc[i]], used, row_hidden[i])
+
+    def box(key) -> str:
+        parts = [flow["participants"].iloc[i] for i in boxes[key]]
+        return _count(chapter, parts, used, box_hidden[key]) if parts else "n = 0"
+
+    steps = list(flow["step"])
+    recruited = steps.index("recruited")
+    arms = [(i, flow["arm"].iloc[i]) for i, step in enumerate(steps) if step == "allocated"]
+    randomised = bool(arms)
+    columns = arms or [(None, None)]
+    allocation, follow_up, analysis = [], [], []
+    given = "allocated" if randomised else "offered"
+    for position, arm in columns:
+
+        def reasons(key) -> list[str]:
+            return [f"{statuses[flow['status'].iloc[i]].label} ({row(i)})" for i in boxes[key]]
+
+        allocation.append(
+            {
+                "title": (
+                    f"Allocated to {arm_labels[arm]} ({row(position)})"
+                    if position is not None
+                    else f"Offered the intervention ({row(recruited)})"
+                ),
+                "lines": [
+                    f"Received the {given} intervention: {NOT_REPORTED}",
+                    f"Did not receive the {given} intervention: {NOT_REPORTED}",
+                ],
+            }
         )
-    first = "Randomised" if len(arms) else "Recruited"
-    _box(ax, 5.4, 9.4, ["Assessed for eligibility: not reported"], 4.5)
-    _box(ax, 5.4, 8.0, [f"{first} (n = {shown(recruited)})"], 4.5)
-    ax.annotate("", xy=(5.4, 8.35), xytext=(5.4, 9.05), arrowprops={"arrowstyle": "->"})
-    span = 8.8 / len(columns)
-    for i, arm in enumerate(columns):
-        x = 1.0 + span * (i + 0.5)
-        own = flow[flow["step"] == "followed up"]
-        if arm is not None:
-            own = own[own["arm"] == arm.arm]
-        pairs = [(row.status, row) for row in own.itertuples()]
-        lost = [
-            f"{statuses[s].label}: n = {shown(n)}" for s, n in pairs if not statuses[s].took_part
-        ]
-        followed = [
-            f"{statuses[s].label}: n = {shown(n)}"
-            for s, n in pairs
-            if statuses[s].took_part and statuses[s].analysed
-        ]
-        excluded = [
-            f"{statuses[s].label}: n = {shown(n)}"
-            for s, n in pairs
-            if statuses[s].took_part and not statuses[s].analysed
-        ]
-        ax.annotate("", xy=(x, 6.75), xytext=(5.4, 7.65), arrowprops={"arrowstyle": "->"})
-        allocation = (
-            [f"{arm.label} (n = {shown(arm)})"] if arm is not None else ["Offered the intervention"]
+        follow_up.append(
+            {
+                "title": f"Lost to follow-up ({box((arm, 'lost'))})",
+                "lines": [f"Reason: {line}" for line in reasons((arm, "lost"))]
+                + [f"Discontinued the intervention: {NOT_REPORTED}"],
+            }
         )
-        _box(ax, x, 6.2, allocation + ["Received the allocated intervention: not reported"], span)
-        _box(ax, x, 3.9, ["Not followed up"] + (lost or ["none"]), span)
-        _box(
-            ax,
-            x,
-            1.4,
-            ["Followed up and analysed"]
-            + (followed or ["none"])
-            + (["Excluded from analysis"] + excluded if excluded else []),
-            span,
+        analysis.append(
+            {
+                "title": f"Analysed ({box((arm, 'analysed'))})",
+                "lines": [f"Excluded from analysis ({box((arm, 'excluded'))})"]
+                + [f"Reason: {line}" for line in reasons((arm, "excluded"))],
+            }
         )
-        for top, bottom in ((5.6, 4.45), (3.35, 2.0)):
-            ax.annotate("", xy=(x, bottom), xytext=(x, top), arrowprops={"arrowstyle": "->"})
-    fig.suptitle("Participant flow")
-    return AccessibleFigure(
-        fig,
-        alt="Flow diagram in the layout of the CONSORT extension for pilot trials: enrolment at the top, then one column per arm with allocation, follow-up and analysis boxes and their numbers of participants.",
-        caption="Participant flow laid out as the CONSORT 2010 extension to randomised pilot and feasibility trials recommends; boxes the data do not inform say 'not reported'.",
+    first = "Randomised" if randomised else "Recruited"
+    entered = f"{first} ({row(recruited)})"
+    caption = (
+        "Participant flow in the layout of the CONSORT 2010 flow diagram, as its extension to "
+        "randomised pilot and feasibility trials recommends. Boxes the data do not inform say "
+        "'not reported'."
+    )
+    return fragment(
+        "consort.html",
+        arms=len(columns),
+        enrolment={
+            "assessed": f"Assessed for eligibility (n = {NOT_REPORTED})",
+            "excluded": f"Excluded (n = {NOT_REPORTED})",
+            "reasons": [
+                f"Not meeting inclusion criteria: {NOT_REPORTED}",
+                f"Declined to participate: {NOT_REPORTED}",
+                f"Other reasons: {NOT_REPORTED}",
+            ],
+            "entered": entered,
+        },
+        phases=[
+            {"label": "Allocation", "boxes": allocation},
+            {"label": "Follow-up", "boxes": follow_up},
+            {"label": "Analysis", "boxes": analysis},
+        ],
+        caption=caption + legend_text(used),
     )
 
 

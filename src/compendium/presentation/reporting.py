@@ -47,7 +47,13 @@ from compendium.presentation.origin import (
 )
 from compendium.presentation.origin import worded_list as worded_list  # for the chapters
 from compendium.presentation.sections import code_hidden
-from compendium.presentation.tables import NONE_MARK, downloadable_table, styled_table
+from compendium.presentation.tables import (
+    LONG_TABLE_ROWS,
+    NONE_MARK,
+    downloadable_table,
+    styled_table,
+    with_class,
+)
 
 #: The TIDieR checklist's item "How well (actual)" (Hoffmann et al. 2014, item 12).
 TIDIER_ACTUAL = 12
@@ -363,7 +369,10 @@ def summary_table(chapter, table_id: str, selected: pd.DataFrame):
         f"{table.title}. {table.caption}. Rebuilt from the data package; each line ends with a "
         "note of where its wording comes from." + legend_text(frame.attrs.get("origins", ()))
     )
-    shown = downloadable_table(frame, f"summary-{table.id}", caption)
+    # A long table (the decisions of a specifications table) can be sorted and filtered.
+    shown = downloadable_table(
+        frame, f"summary-{table.id}", caption, sortable=len(frame) > LONG_TABLE_ROWS
+    )
     return _reads(chapter, shown, "study.yaml", *files)
 
 
@@ -750,9 +759,10 @@ def delivery_display(chapter, activity: str | None, taken_up: pd.DataFrame | Non
         f"How the analysed participants of {chapter.label(activity)} took the intervention up."
         + legend(chapter, counts + percents)
     )
+    styler = with_class(styled_table(shown, "delivery", caption), "compendium-counts")
     return _reads(
         chapter,
-        downloadable_table(shown, "delivery", caption),
+        downloadable_table(shown, "delivery", caption, shown=styler),
         "participants.csv",
         "attendance.csv",
         "activities.csv",
@@ -916,9 +926,8 @@ def reproduction_shown(chapter, table: pd.DataFrame):
 
     present = _present(chapter)
     reads = {"published_figures.csv"} | files_read(table["expression"], present)
-    return _reads(
-        chapter, downloadable_table(reproduction_display(table), "reproduction", caption), *reads
-    )
+    shown = downloadable_table(reproduction_display(table), "reproduction", caption, sortable=True)
+    return _reads(chapter, shown, *reads)
 
 
 def reproduction_by_origin(chapter, table: pd.DataFrame, by_origin: pd.DataFrame):
@@ -939,5 +948,8 @@ def reproduction_by_origin(chapter, table: pd.DataFrame, by_origin: pd.DataFrame
     from compendium.analysis.reproduction import files_read
 
     reads = {"published_figures.csv"} | files_read(table["expression"], _present(chapter))
-    styler = styled_table(shown.reset_index(), "reproduction-by-origin", caption, hide_index=True)
+    styler = with_class(
+        styled_table(shown.reset_index(), "reproduction-by-origin", caption, hide_index=True),
+        "compendium-counts",
+    )
     return _reads(chapter, styler, *reads)

@@ -34,7 +34,15 @@ from compendium.presentation.origin import (
     worded,
     wording_note,
 )
-from compendium.presentation.tables import element_id, style_table, styled_table
+from compendium.presentation.tables import (
+    LONG_TABLE_ROWS,
+    element_id,
+    grouped_table,
+    sortable_table,
+    style_table,
+    styled_table,
+    with_class,
+)
 
 # --------------------------------------------------------------------------- activities
 
@@ -63,6 +71,7 @@ def activities_table(chapter):
         f"activities-{chapter.page}",
         "What this stage collected, with the sample size the study reports for each activity."
         + legend_text(set(activities["n_origin"].dropna())),
+        counts=True,
     )
 
 
@@ -83,7 +92,11 @@ def characteristics(chapter, sample: pd.DataFrame, by: str = "role"):
         else f"no count is suppressed (small-cell threshold {chapter.threshold})"
     )
     labels = "; ".join(chapter.label(a) for a in chapter.activity_ids)
-    caption = f"Participants of {labels}: n and % of each group. All values are {kind}. – means not recorded for that group; {rule}."
+    notes = [
+        f"All values are {kind}.",
+        "– means not recorded for that group.",
+        rule[0].upper() + rule[1:] + ".",
+    ]
 
     def shown(value: object, percent: bool) -> str:
         if isinstance(value, str):
@@ -92,12 +105,16 @@ def characteristics(chapter, sample: pd.DataFrame, by: str = "role"):
             return "–"
         return f"{value:.0f}" if percent else f"{int(value)}"
 
-    styler = style_table(table, f"characteristics-{chapter.page}-{by}", caption, hide_index=False)
-    for column in table.columns:
-        styler = styler.format(
-            lambda v, p=column[1] == "%": shown(v, p), subset=[column], escape="html"
-        )
-    return styler
+    cells = pd.DataFrame(
+        {column: [shown(v, column[1] == "%") for v in table[column]] for column in table.columns},
+        index=table.index,
+    )
+    return grouped_table(
+        cells,
+        f"characteristics-{chapter.page}-{by}",
+        f"Participants of {labels}: n and % of each group",
+        notes,
+    )
 
 
 def group_table(chapter, by_role_and_site: pd.DataFrame):
@@ -124,6 +141,7 @@ def group_table(chapter, by_role_and_site: pd.DataFrame):
         f"groups-{chapter.page}",
         "Focus groups by who took part and by site, with totals." + legend_text(origins),
         hide_index=False,
+        counts=True,
     )
 
 
@@ -197,8 +215,10 @@ def theme_table(chapter, themes: pd.DataFrame, analysis: str):
             "Code": ordered["code_id"].to_numpy(),
             "Theme": ordered["name"].to_numpy(),
             "Sources": [marked(chapter, v, s) for v, s in zip(sources, shown_s, strict=True)],
-            "References": [marked(chapter, v, s) for v, s in zip(references, shown_r, strict=True)],
-            "Name's wording": ordered["name_wording"].to_numpy(),
+            "References": [
+                marked(chapter, v, s) for v, s in zip(references, shown_r, strict=True)
+            ],
+            "Name's wording": ordered["name_wording"].map(wording_note).to_numpy(),
         }
     )
     method = chapter.descriptor.method(
@@ -210,12 +230,14 @@ def theme_table(chapter, themes: pd.DataFrame, analysis: str):
         "coded there or beneath) and references (coded passages); a parent counts each once."
         + legend(chapter, sources + references)
     )
-    styler = style_table(frame, f"themes-{analysis}", caption)
+    styler = style_table(frame, f"themes-{analysis}", caption, counts=True)
     indent = [
         f"padding-left: {0.3 + 1.2 * d}em; {'font-weight: bold' if d == 0 else ''}" for d in depth
     ]
     styler = styler.apply(lambda _: indent, subset=["Theme"])
-    return styler.set_properties(subset=["Code"], **{"white-space": "nowrap"})
+    styler = styler.set_properties(subset=["Code"], **{"white-space": "nowrap"})
+    # A long codebook is a reference too: a reader can sort it by its counts or filter it.
+    return sortable_table(styler) if len(frame) > LONG_TABLE_ROWS else styler
 
 
 def theme_quotes(chapter, analysis: str):
@@ -323,7 +345,7 @@ def themes_by_comparison(chapter, analysis: str, comparison):
         ]
     shown.index.name = "Main theme"
     caption = f"{chapter.label(analysis)}: sources of each main theme within each {comparison.label.lower()} group."
-    return style_table(shown, f"comparison-{analysis}", caption, hide_index=False)
+    return style_table(shown, f"comparison-{analysis}", caption, hide_index=False, counts=True)
 
 
 # --------------------------------------------------------------------------- breakdowns
@@ -401,7 +423,7 @@ def breakdown_table(chapter, breakdown, rows: pd.DataFrame):
         f"person and passage once.{denominator}{legend(chapter, values)}"
     )
     last = len(frame) - 1
-    styler = style_table(frame, f"breakdown-{breakdown.code}", caption)
+    styler = style_table(frame, f"breakdown-{breakdown.code}", caption, counts=True)
     return styler.apply(
         lambda r: ["font-weight: bold" if r.name == last else "" for _ in r], axis=1
     )
@@ -436,7 +458,7 @@ def concept_endorsement(chapter, analysis: str):
         f"Intervention concepts and the codes of {chapter.label(analysis)} that speak to them, "
         f"with their sources.{legend(chapter, values)}"
     )
-    return style_table(frame, f"endorsement-{analysis}", caption)
+    return style_table(frame, f"endorsement-{analysis}", caption, counts=True)
 
 
 # --------------------------------------------------------------------------- findings
@@ -504,12 +526,35 @@ def participant_flow(chapter, trial: pd.DataFrame) -> pd.DataFrame:
     return flow
 
 
-def flow_hidden(flow: pd.DataFrame, threshold: int) -> list[bool]:
-    """Return, per row of the trial flow, whether its count is hidden.
+def flow_boxes(chapter, flow: pd.DataFrame) -> dict[tuple[object, str], list[int]]:
+    """Return the rows of the trial flow each box of the CONSORT diagram adds up.
+
+    Keys are (arm, box): the arm's id (None when the trial has no arms) and ``lost`` (a status
+    whose people did not take part), ``analysed`` (took part and analysed) or ``excluded``
+    (took part, not analysed); values are positions of ``followed up`` rows.
+    """
+    statuses = {s.id: s for s in chapter.descriptor.statuses}
+    steps = list(flow["step"])
+    arms = [flow["arm"].iloc[i] for i, step in enumerate(steps) if step == "allocated"] or [None]
+    boxes = {(arm, box): [] for arm in arms for box in ("lost", "analysed", "excluded")}
+    for i, row in enumerate(flow.itertuples()):
+        if row.step != "followed up":
+            continue
+        status = statuses[row.status]
+        box = "lost" if not status.took_part else "analysed" if status.analysed else "excluded"
+        boxes[(row.arm if arms != [None] else None, box)].append(i)
+    return boxes
+
+
+def flow_hidden(chapter, flow: pd.DataFrame) -> tuple[list[bool], dict[tuple[object, str], bool]]:
+    """Return which counts of the trial flow are hidden: per row, and per CONSORT box.
 
     The arms add up to those recruited, and each arm's outcomes to the arm; with no arms,
-    the outcomes add up to those recruited. The diagram and the table share this decision.
+    the outcomes add up to those recruited. The diagram also shows each box of
+    :func:`flow_boxes`, a sum of outcome rows. One decision over all these cells serves the
+    table and the diagram, so that neither gives away a count the other hides.
     """
+    values = [int(v) for v in flow["participants"]]
     steps = list(flow["step"])
     recruited = steps.index("recruited") if "recruited" in steps else None
     arms = {row.arm: i for i, row in enumerate(flow.itertuples()) if row.step == "allocated"}
@@ -524,8 +569,16 @@ def flow_hidden(flow: pd.DataFrame, threshold: int) -> list[bool]:
         total = arms.get(arm) if arms else recruited
         if total is not None:
             sums.append(Sum(tuple(rows), total=total))
-    hidden = suppress([int(v) for v in flow["participants"]], threshold, sums)
-    return [i in hidden for i in range(len(flow))]
+    boxes = flow_boxes(chapter, flow)
+    box_cells = {}
+    for key, parts in boxes.items():
+        if parts:
+            box_cells[key] = len(values)
+            values.append(sum(values[i] for i in parts))
+            sums.append(Sum(tuple(parts), total=box_cells[key]))
+    hidden = suppress(values, chapter.threshold, sums)
+    rows = [i in hidden for i in range(len(flow))]
+    return rows, {key: box_cells.get(key) in hidden for key in boxes}
 
 
 def flow_table(chapter, flow: pd.DataFrame):
@@ -534,7 +587,7 @@ def flow_table(chapter, flow: pd.DataFrame):
         return chapter.not_applicable(
             "the package records no trial allocation or attendance for this stage."
         )
-    hidden = flow_hidden(flow, chapter.threshold)
+    hidden, _ = flow_hidden(chapter, flow)
     shown = [
         marked(chapter, v, marker(chapter.threshold) if hide else None)
         for v, hide in zip(flow["participants"], hidden, strict=True)
@@ -544,7 +597,10 @@ def flow_table(chapter, flow: pd.DataFrame):
     )
     caption = "Participants from recruitment to follow-up, by arm and by what happened to them."
     return style_table(
-        frame, f"flow-{chapter.page}", caption + legend(chapter, flow["participants"])
+        frame,
+        f"flow-{chapter.page}",
+        caption + legend(chapter, flow["participants"]),
+        counts=True,
     )
 
 
@@ -570,7 +626,9 @@ def attendance_table(chapter, patterns: pd.Series):
         }
     )
     caption = "Attendance as participants described it at interview."
-    return style_table(frame, f"attendance-{chapter.page}", caption + legend(chapter, counts))
+    return style_table(
+        frame, f"attendance-{chapter.page}", caption + legend(chapter, counts), counts=True
+    )
 
 
 # --------------------------------------------------------------------------- survey
@@ -609,6 +667,7 @@ def survey_table(chapter, items: pd.DataFrame, answers: pd.DataFrame):
         f"survey-{chapter.page}",
         "Respondents choosing each answer to each item.",
         hide_index=False,
+        counts=True,
     )
 
 
@@ -630,6 +689,8 @@ def review_matrix(chapter, links: pd.DataFrame):
         f"matrix-{chapter.page}",
         f"Reviewed programmes{kind} and the concepts each contains.",
     )
+    # A column per concept: their headings run upwards, so the matrix fits the column.
+    styler = with_class(styler, "compendium-matrix")
     return styler.format(lambda v: "✓" if v else "", subset=concepts)
 
 
@@ -697,7 +758,9 @@ def concept_counts(chapter, per_concept: pd.Series):
         }
     )
     caption = "Reviewed programmes holding each concept, out of all reviewed programmes."
-    return style_table(frame, f"concept-counts-{chapter.page}", caption + legend(chapter, counts))
+    return style_table(
+        frame, f"concept-counts-{chapter.page}", caption + legend(chapter, counts), counts=True
+    )
 
 
 # --------------------------------------------------------------------------- agreement
