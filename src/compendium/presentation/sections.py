@@ -215,9 +215,7 @@ def theme_table(chapter, themes: pd.DataFrame, analysis: str):
             "Code": ordered["code_id"].to_numpy(),
             "Theme": ordered["name"].to_numpy(),
             "Sources": [marked(chapter, v, s) for v, s in zip(sources, shown_s, strict=True)],
-            "References": [
-                marked(chapter, v, s) for v, s in zip(references, shown_r, strict=True)
-            ],
+            "References": [marked(chapter, v, s) for v, s in zip(references, shown_r, strict=True)],
             "Name's wording": ordered["name_wording"].map(wording_note).to_numpy(),
         }
     )
