@@ -96,7 +96,7 @@ def test_page_tables_credit_the_files_they_were_made_from(study):
     fields = schema_table(read_package_json(chapter.study.data_dir))
     shown = fields_display(chapter, fields)
     assert shown.compendium_reads == {"datapackage.json"}
-    assert "(datapackage.json)" in shown.to_html()
+    assert "(datapackage.json)" in shown.data
     environment = environment_display(chapter, environment_table()).to_html()
     assert "Software that executed this page" in environment
 

@@ -1,6 +1,7 @@
 """REFI-QDA exchange: codebook export and import (round trip), valid against the schema."""
 
 import io
+import shutil
 import xml.etree.ElementTree as ET
 import zipfile
 
@@ -181,7 +182,7 @@ def test_cli_import_of_the_own_export_leaves_codes_csv_byte_identical(
     before = (package_copy / "codes.csv").read_bytes()
     assert _run_import(out, package_copy, "A4-FG") == 0
     assert (package_copy / "codes.csv").read_bytes() == before
-    assert "wrote 15 codes of A4-FG" in capsys.readouterr().out
+    assert "wrote 17 codes of A4-FG" in capsys.readouterr().out
     assert sorted(p.name for p in package_copy.iterdir() if p.name.startswith(".")) == []
 
 
@@ -220,6 +221,25 @@ def test_cli_round_trip_through_the_package_with_special_characters(package_copy
     assert [line for line in after.splitlines(True) if ",A5-FG," not in line] == keep
     added = _read_codes(package_copy).set_index("code_id").loc["A5-FG-5.3"]
     assert added[["name", "name_wording"]].tolist() == ["Nouveaut\u00e9 \u2014 new", "synthetic"]
+
+
+EXAMPLE_DATA = paths.ROOT / "examples" / "restwell" / "data"
+
+
+@pytest.mark.parametrize("activity", ["S1-SURVEY", "S2-WS", "S3-TA"])
+def test_cli_round_trip_on_the_example_whatever_its_methods_are_called(tmp_path, capsys, activity):
+    """Survey answers, workshops and think-aloud sessions are coded too: each round-trips."""
+    package = tmp_path / "data"
+    shutil.copytree(EXAMPLE_DATA, package)
+    out = tmp_path / f"{activity}.qdc"
+    assert main(["codebook", activity, "--out", str(out), "--data-dir", str(package)]) == 0
+    before = (package / "codes.csv").read_bytes()
+    assert _run_import(out, package, activity) == 0
+    assert (package / "codes.csv").read_bytes() == before
+    again = tmp_path / "again.qdc"
+    assert main(["codebook", activity, "--out", str(again), "--data-dir", str(package)]) == 0
+    assert again.read_bytes() == out.read_bytes()
+    assert f"codes of {activity}" in capsys.readouterr().out
 
 
 def _read_codes(data_dir):
@@ -277,7 +297,7 @@ FOREIGN = NO_DESCRIPTION.replace(
         (
             INVALID_XML,
             "A9-X",
-            "{d}/activities.csv: expected an interview or focus-group activity "
+            "{d}/activities.csv: expected an activity whose data are coded "
             "(A2-INT, A3-FG, A4-INT, A4-FG, A5-INT, A5-FG), not 'A9-X'",
         ),
         (
@@ -356,7 +376,7 @@ def test_cli_refuses_codes_that_would_break_the_package(
     assert len(err) == 1
     assert err[0].startswith(
         f"compendium: import-codebook: {out}: expected codes that keep the package valid; "
-        "with them, codes.csv:159: column 'code_id': duplicate key (code_id='A2-1')"
+        "with them, codes.csv:161: column 'code_id': duplicate key (code_id='A2-1')"
     )
     assert (package_copy / "codes.csv").read_bytes() == before
 
@@ -396,7 +416,7 @@ def test_every_selection_slices_its_segment_excerpt_out_of_its_source(exported, 
             start, end = int(selection.get("startPosition")), int(selection.get("endPosition"))
             assert text[start:end] == excerpt[selection.get("name")]
             checked += 1
-    assert checked == len(study.segments) == 963
+    assert checked == len(study.segments) == 969
 
 
 def test_codings_users_and_codebook_match_the_package(exported, study):

@@ -36,7 +36,7 @@ def test_reproduce_names_each_changed_figure(package_copy, capsys):
     assert main(["reproduce", str(package_copy)]) == 1
     out, err = capsys.readouterr()
     mismatched = [line for line in err.splitlines() if "MISMATCH" in line]
-    assert any(line.startswith("reproduce: MISMATCH PF04 ") for line in mismatched)
+    assert any(line.startswith("compendium: reproduce: MISMATCH PF04 ") for line in mismatched)
     assert any("PF06 " in line and "paper 7, data 8" in line for line in mismatched)
     assert "PF01 " not in err
     assert "listed figures reproduced" in out
@@ -70,8 +70,9 @@ def test_reproduce_refuses_an_invalid_package(package_copy, capsys):
     (package_copy / "codings.csv").write_text("segment_id,code_id\nSEG00001,NOPE\n", "utf-8")
     assert main(["reproduce", str(package_copy)]) == 1
     err = capsys.readouterr().err
-    assert "is not a valid data package" in err
-    assert "codings.csv" in err
+    *problems, last = err.splitlines()
+    assert last == f"compendium: reproduce: {package_copy}: not a valid data package"
+    assert problems[0].startswith(f"{package_copy / 'codings.csv'}:2: column 'code_id'")
 
 
 def test_module_entry_point_runs_reproduce():

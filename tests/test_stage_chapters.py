@@ -75,7 +75,7 @@ def html_outputs(notebook) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("stage_id", "notes"), [("1", 5), ("4", 6)])
+@pytest.mark.parametrize(("stage_id", "notes"), [("1", 5), ("4", 8)])
 def test_a_template_on_a_minimal_package_says_what_does_not_apply(
     tmp_path, execute_once, descriptor, stage_id, notes
 ):
@@ -90,3 +90,68 @@ def test_a_template_on_a_minimal_package_says_what_does_not_apply(
     assert not [
         o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"
     ]
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def uncredited(notebook) -> list[str]:
+    """Return the outputs shown from data whose provenance line names no data file.
+
+    Each table or figure is followed by its provenance line; a line that says "from no data
+    files" may only follow a not-applicable note (which has no line of its own) or an output of
+    a cell tagged ``volatile`` (the software environment).
+    """
+    found, previous = [], None
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            html = output.get("data", {}).get("text/html")
+            if html is None:
+                continue
+            line = 'class="provenance"' in html
+            if line and "no data files" in html and previous is not None:
+                volatile = "volatile" in cell.get("metadata", {}).get("tags", [])
+                if "not-applicable" not in previous and not volatile:
+                    found.append(previous[:200])
+            if not line:
+                previous = html
+    return found
+
+
+@pytest.mark.parametrize("stage_id", ["1", "2", "3", "4", "5"])
+def test_each_stage_output_names_the_data_it_was_made_from(descriptor, stage_id):
+    # The accepted outputs are the chapter's own: test_verify re-executes every chapter and
+    # fails when its outputs differ from them.
+    import nbformat
+
+    from compendium.build.verification import reference_path
+
+    source = paths.BOOK_DIR / f"{descriptor.stage(stage_id).chapter}.md"
+    notebook = nbformat.read(reference_path(source), as_version=4)
+    lines = [
+        o["data"]["text/html"]
+        for c in notebook.cells
+        for o in c.get("outputs", [])
+        if 'class="provenance"' in o.get("data", {}).get("text/html", "")
+    ]
+    assert lines, "a stage chapter shows at least one table with its provenance line"
+    assert uncredited(notebook) == []
+
+
+def test_an_uncredited_data_table_is_caught():
+    import nbformat
+
+    table = {"output_type": "display_data", "metadata": {}, "data": {"text/html": "<table/>"}}
+    line = '<p class="provenance">Made by <code>x</code> from no data files; compendium</p>'
+    credited = line.replace("no data files", "<code>codes.csv</code>")
+    cell = nbformat.v4.new_code_cell("chapter.show(table)")
+    cell.outputs = [
+        nbformat.from_dict(table),
+        nbformat.from_dict({**table, "data": {"text/html": line}}),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    assert uncredited(notebook) == ["<table/>"]
+    cell.outputs[1]["data"]["text/html"] = credited
+    assert uncredited(notebook) == []

@@ -101,14 +101,14 @@ def test_overview_marks_its_numbers_and_describes_its_figure_truthfully(book_cha
     notebook = book_chapter("intro")
     values = glued(notebook)
     assert values["stages"] == "5"  # published: no mark
-    assert values["figures_listed"] == values["figures_reproduced"] == "64"
+    assert values["figures_listed"] == values["figures_reproduced"] == "66"
     outputs = " ".join(html for _, html in html_outputs(notebook))
     assert "Where each word and number comes from." in outputs
     alt = unescape(re.search(r'alt="(Diagram of [^"]+)"', outputs).group(1))
     assert alt.startswith("Diagram of 5 stages in 2 phases of the MRC framework")
     assert "9 in all" in alt and "4 noted as the paper's words" in alt
-    assert "2 noted as our paraphrase of the paper" in alt
-    assert "3 noted as reconstructed, not printed as such" in alt
+    assert "1 noted as our paraphrase of the paper" in alt
+    assert "4 noted as reconstructed, not printed as such" in alt
     assert "it is not a copy of any figure of the paper" in outputs
     assert "redraws the paper" not in (paths.BOOK_DIR / "intro.md").read_text(encoding="utf-8")
 
@@ -130,9 +130,9 @@ def test_paper_tables_chapter_shows_three_marked_tables(book_chapter):
 def test_trace_chapter_glues_marked_counts_and_passes_its_checks(book_chapter):
     notebook = book_chapter("trace")
     values = glued(notebook)
-    assert values["findings"] == "23\u2020"
-    assert values["links"] == "46\u2020"
-    assert (values["acted_on"], values["set_aside"]) == ("19\u2020", "4\u2020")
+    assert values["findings"] == "24\u2020"
+    assert values["links"] == "48\u2020"
+    assert (values["acted_on"], values["set_aside"]) == ("20\u2020", "4\u2020")
     assert values["checks_passed"] == values["checks"] == "4"
     outputs = " ".join(html for _, html in html_outputs(notebook))
     assert "plotly-graph-div" in outputs or "Plotly.newPlot" in outputs
@@ -154,7 +154,7 @@ def test_intervention_chapter_reports_delivery_with_origins(book_chapter):
 def test_reproduction_chapter_says_what_a_match_means(book_chapter):
     notebook = book_chapter("reproduction")
     values = glued(notebook)
-    assert values["summary"] == "64 of 64 listed figures reproduced"
+    assert values["summary"] == "66 of 66 listed figures reproduced"
     assert values["mismatches"] == "none"
     outputs = " ".join(text(html) for _, html in html_outputs(notebook))
     assert "It is not an independent replication of the study." in outputs

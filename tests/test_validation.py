@@ -150,6 +150,31 @@ CASES = {
             "coders.csv:5: column 'coder_id': 'R4\"><img src=x>' is not a valid id: use letters, digits, '.', '_' and '-'"
         ],
     ),
+    "a decision id carrying a script, changed everywhere": (
+        lambda d: [
+            replace(name, "T3.05", 'T3.05"><img src=x onerror=alert(1)>')(d)
+            for name in ("decisions.csv", "trace.csv")
+        ],
+        [
+            "decisions.csv:15: column 'decision_id': 'T3.05\"><img src=x onerror=alert(1)>' is not a valid id: use letters, digits, '.', '_' and '-'",
+        ],
+    ),
+    "a finding id that is a javascript: address": (
+        set_cell("findings.csv", "F2.1", "finding_id", "javascript:alert(1)"),
+        [
+            "findings.csv:6: column 'finding_id': 'javascript:alert(1)' is not a valid id: use letters, digits, '.', '_' and '-'"
+        ],
+    ),
+    "a glossary definition holding a raw HTML directive": (
+        replace(
+            "study.yaml",
+            "    definition: >-\n      Crisis resolution team:",
+            "    definition: |-\n      ```{raw} html\n      <script>alert(1)</script>\n      ```\n      Crisis resolution team:",
+        ),
+        [
+            "study.yaml:141:17: glossary[0].definition: a definition is MyST text with roles; directives (```, ~~~, :::) and the raw, eval-rst and include roles are not allowed"
+        ],
+    ),
     "a module with a file missing": (
         lambda d: (d / "trace.csv").unlink(),
         ["trace.csv: file is missing; expected columns finding_id, decision_id"],
@@ -162,6 +187,13 @@ CASES = {
         [
             "codes.csv:6: column 'activity_id': 'A2-ZZZ' does not match any activity_id in activities.csv"
         ],
+    ),
+    "a type error after a cell of three lines": (
+        lambda d: (
+            set_cell("codes.csv", "A2-1.1", "description", "line one\nline two\nline three")(d),
+            set_cell("codes.csv", "A2-1.2", "position", "x7")(d),
+        ),
+        ["codes.csv:9: column 'position': 'x7' is not a valid integer"],
     ),
     "100,000 extra columns": (
         write(
@@ -282,7 +314,7 @@ def test_long_lists_are_capped(package_copy):
     path.write_text(text, encoding="utf-8")
     problems = validate_package(package_copy)
     assert len(problems) == 21
-    assert problems[-1].message == "... and 943 more rows with the same problem"
+    assert problems[-1].message == "... and 949 more rows with the same problem"
     with pytest.raises(InvalidPackage) as raised:
         load_study(package_copy)
     assert str(raised.value).splitlines()[0] == "the data package is invalid (21 problems):"

@@ -1,7 +1,9 @@
 """Command line: ``python -m compendium {synth,validate,reproduce,codebook,import-codebook,export-project,new,check,schema}``.
 
 Each command exits 0 on success and 1 on a data problem, printing one line per problem;
-``reproduce`` also exits 1 when any regenerated figure differs from the paper's.
+``reproduce`` also exits 1 when any regenerated figure differs from the paper's. A usage
+error exits 2. Every failure is told in lines of the form ``compendium: <what>: <why>``,
+never as a traceback; ``--debug`` shows the traceback of an unexpected error.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from compendium.contract.refiqda import (
     import_codebook,
 )
 from compendium.contract.validation import InvalidPackage, validate_package
+from compendium.contract.writing import write_atomically
+from compendium.failures import add_debug_flag, guarded, usage_errors
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -58,16 +62,6 @@ def _synth(args: argparse.Namespace) -> int:
         return fail([f"{exc.filename or args.out}: cannot write: {exc.strerror or exc}"])
     print(f"synth: wrote the synthetic package of {args.spec} (seed {args.seed}) to {out}")
     return 0
-
-
-def _synth_usage_error(parser: argparse.ArgumentParser):
-    """Return ``parser.error`` for ``synth``: ``compendium: synth: usage: ...``, exit 2."""
-
-    def error(message: str):
-        parser.print_usage(sys.stderr)
-        parser.exit(2, f"compendium: synth: usage: {message}\n")
-
-    return error
 
 
 def _print_problems(problems: list, limit: int = SHOWN_PROBLEMS) -> None:
@@ -185,11 +179,12 @@ def _reproduce(args: argparse.Namespace) -> int:
     try:
         study = load_study(data_dir)
     except InvalidPackage as exc:
-        print(f"reproduce: {data_dir} is not a valid data package:\n{exc}", file=sys.stderr)
+        _print_problems(exc.problems)
+        print(f"compendium: reproduce: {data_dir}: not a valid data package", file=sys.stderr)
         return 1
     if not study.has("published_figures"):
         print(
-            f"reproduce: {data_dir} lists no published figures (published_figures.csv, an "
+            f"compendium: reproduce: {data_dir} lists no published figures (published_figures.csv, an "
             "optional module): nothing to reproduce",
             file=sys.stderr,
         )
@@ -205,7 +200,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         )
     bad = mismatches(table)
     for line in bad:
-        print(f"reproduce: MISMATCH {line}", file=sys.stderr)
+        print(f"compendium: reproduce: MISMATCH {line}", file=sys.stderr)
     return 1 if bad else 0
 
 
@@ -215,16 +210,25 @@ def _codebook(args: argparse.Namespace) -> int:
         study = load_study(data_dir)
         xml = codebook_xml(study.codes, args.activity)
     except (InvalidPackage, ValueError) as exc:
-        print(f"codebook: nothing written: {exc}", file=sys.stderr)
+        print(f"compendium: codebook: nothing written: {exc}", file=sys.stderr)
         return 1
     problems = codebook_problems(xml)
     if problems:
-        print("codebook: nothing written: the export breaks the REFI-QDA schema:", file=sys.stderr)
+        print(
+            "compendium: codebook: nothing written: the export breaks the REFI-QDA schema:",
+            file=sys.stderr,
+        )
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
     out = Path(args.out or f"{args.activity}.qdc")
-    out.write_bytes(xml)
+    try:
+        write_atomically(out, xml)
+    except OSError as exc:
+        print(
+            f"compendium: codebook: {out}: nothing written: {exc.strerror or exc}", file=sys.stderr
+        )
+        return 1
     print(f"codebook: wrote the {args.activity} codebook (REFI-QDA, schema-valid) to {out}")
     return 0
 
@@ -267,9 +271,10 @@ def _export_project(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for the ``compendium`` command."""
     parser = argparse.ArgumentParser(prog="compendium", description=__doc__.splitlines()[0])
+    usage_errors(parser, None)
+    add_debug_flag(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     synth = sub.add_parser("synth", help="generate a synthetic data package from a specification")
-    synth.error = _synth_usage_error(synth)
     synth.add_argument("--spec", required=True, help="the specification, e.g. spec/spec.yaml")
     synth.add_argument("--seed", type=int, required=True, help="seed of every random stream")
     synth.add_argument(
@@ -324,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exporter.set_defaults(run=_export_project)
     _add_scaffold_commands(sub)
+    for name, command in sub.choices.items():
+        usage_errors(command, name)
+        add_debug_flag(command, default=argparse.SUPPRESS)
     return parser
 
 
@@ -357,4 +365,4 @@ def _add_scaffold_commands(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line and return its exit status."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    return guarded(args.command, lambda: args.run(args), debug=args.debug)

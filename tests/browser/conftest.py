@@ -86,6 +86,18 @@ PAGE_FACTS_JS = """
         || (first.length > 0 && first.every((c) => c.tagName === 'TH')),
     };
   });
+  // Counts tables (compendium.presentation.tables.COUNTS): how wide each is, how much room
+  // its cell output gives it, and whether that output scrolls sideways to show it.
+  const counts = [...document.querySelectorAll(
+    'main table.compendium-counts, main .compendium-counts table')].map((t) => {
+    const output = t.closest('div.output') || t.parentElement;
+    return {
+      name: t.id || (t.closest('[id]') || {}).id || text(t.querySelector('caption')),
+      width: Math.round(t.getBoundingClientRect().width),
+      room: output.clientWidth,
+      scrolls: output.scrollWidth > output.clientWidth + 1,
+    };
+  });
   const images = [...document.querySelectorAll('img')].map((img) => ({
     src: img.getAttribute('src') || '', alt: (img.getAttribute('alt') || '').trim(),
   }));
@@ -99,7 +111,7 @@ PAGE_FACTS_JS = """
   return {
     title: document.title,
     h1: text(document.querySelector('main h1')),
-    plots, tables, images, figures,
+    plots, tables, counts, images, figures,
     prev: hrefs('a.left-prev'), next: hrefs('a.right-next'),
     toc: hrefs('nav.bd-docs-nav a, .bd-toc-nav a, .toctree-wrapper a'),
     links: hrefs('a[href]'),

@@ -21,6 +21,7 @@ from .conftest import NARROW, SCROLL_CONTAINERS, WIDE
 pytestmark = pytest.mark.browser
 
 GLOSSARY_PAGE = "book/glossary.html"
+LANDING_PAGE = "book/intro.html"
 BIBLIOGRAPHY_PAGE = "book/bibliography.html"
 # In dark mode a figure must sit on a light panel (relative luminance; white is 1).
 LIGHT_PANEL = 0.8
@@ -205,4 +206,30 @@ def test_dark_mode_keeps_figures_on_light_panels_and_passes_the_scan(dark_visits
             if v["impact"] in {"serious", "critical"}
         ]
     assert figures >= 5, "expected figures in the book"
+    assert not failures, _report(failures)
+
+
+ROUTES = ("Read the findings", "Re-execute and verify", "Adapt it to your own study")
+
+
+def test_the_landing_page_opens_with_a_route_for_each_audience(visits, built_html):
+    """Three routes come first on the landing page, each leading to a page of the book."""
+    soup = _soup(built_html / LANDING_PAGE)
+    first = soup.select_one("main article section section")
+    assert first is not None and first.find("h2").get_text(strip=True).startswith(
+        "Where to start"
+    ), "the landing page does not open with its routes"
+    cards = first.select(".sd-card")
+    titles = [card.select_one(".sd-card-title").get_text(" ", strip=True) for card in cards]
+    assert titles == list(ROUTES)
+    record = visits[LANDING_PAGE]
+    failures = []
+    for title, card in zip(titles, cards, strict=True):
+        links = [a["href"] for a in card.select("a[href]")]
+        if not links:
+            failures.append(f"{title}: no link")
+        for href in links:
+            page, _ = _target(built_html, record, href)
+            if not (built_html / page).is_file():
+                failures.append(f"{title}: {href} leads nowhere")
     assert not failures, _report(failures)

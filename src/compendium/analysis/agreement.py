@@ -15,14 +15,16 @@ the first coder) and ``codings`` (the first coder's codes), and a ``double_codin
 with columns ``segment_id``, ``coder_id`` and ``code_id``: the second coder's codes of the
 double-coded segments. A segment is double-coded when it has at least one row there; that
 shape cannot say "looked at, coded at nothing".
+
+``krippendorff`` and scikit-learn are imported by :func:`agreement_figures`, the one function
+that uses them, so a chapter that imports this module (or the book's helpers) without
+computing agreement does not pay for loading scikit-learn.
 """
 
 from __future__ import annotations
 
-import krippendorff
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score
 
 from compendium.analysis.themes import ancestor_pairs
 
@@ -165,6 +167,9 @@ def agreement_figures(first: np.ndarray, second: np.ndarray) -> dict:
     if len(values) == 1:
         reason = (NEITHER_CODER if values == {0} else BOTH_CODERS_ALWAYS) + UNDEFINED
         return {"observed": observed, "kappa": np.nan, "alpha": np.nan, "reason": reason}
+    import krippendorff
+    from sklearn.metrics import cohen_kappa_score
+
     kappa = float(cohen_kappa_score(first, second, labels=[0, 1]))
     alpha = float(
         krippendorff.alpha(

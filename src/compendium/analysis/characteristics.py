@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from compendium.analysis.disclosure import protect_counts
+from compendium.analysis.disclosure import protect_counts, shown_count
 from compendium.contract.descriptor import Attribute, Descriptor
 
 MISSING = "Missing"
@@ -111,7 +111,8 @@ def characteristics_table(
     sizes = by_values.value_counts()
     columns = {}
     for group in groups:
-        label = f"{group_label(descriptor, by, group)} (n = {int(sizes[group])})"
+        # A group smaller than the threshold is itself a small count of people.
+        label = f"{group_label(descriptor, by, group)} (n = {shown_count(sizes[group], threshold)})"
         cells = table[group]
         numeric = pd.to_numeric(
             cells.where(cells.map(lambda v: not isinstance(v, str))), errors="coerce"

@@ -124,10 +124,18 @@ def sha256_file(path: Path) -> str:
 def environment_signature() -> str:
     """Return a digest of what every chapter shares: interpreter, installed packages, data dir.
 
+    The small-cell threshold set in the environment counts too: a chapter executed without
+    disclosure control must not be reused by a build that asks for it.
+
     Installing or upgrading any distribution changes its ``.dist-info`` folder name, so the
     listing of the site-packages folders stands in for the whole environment.
     """
-    digest = hashlib.sha256(f"{sys.executable}\0{sys.version}\0{paths.data_dir()}".encode())
+    from compendium.analysis.disclosure import ENV_VAR
+
+    threshold = os.environ.get(ENV_VAR, "")
+    digest = hashlib.sha256(
+        f"{sys.executable}\0{sys.version}\0{paths.data_dir()}\0{threshold}".encode()
+    )
     for folder in sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}):
         try:
             names = sorted(n for n in os.listdir(folder) if n.endswith(".dist-info"))
@@ -585,29 +593,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--toc", default="_toc.yml", help="table of contents (default _toc.yml)")
     parser.add_argument("--workers", type=int, default=2, help="kernels at once (default 2)")
     parser.add_argument("--dry-run", action="store_true", help="only say what is stale")
+    from compendium.failures import add_debug_flag, guarded, usage_errors
+
+    add_debug_flag(parser)
+    usage_errors(parser, "execution")
     args = parser.parse_args(argv)
-    book = Book(Path(args.root).resolve(), Path(args.toc))
-    mode = book.config().get("execute_notebooks", "auto")
-    if mode != "cache":
-        print(f"execution: execute_notebooks is {mode!r}, not 'cache'; Jupyter Book executes")
-        return 0
-    if args.dry_run:
-        pending = plan(book)
-        for item in pending.stale:
-            print(f"stale: {item.source.relative_to(book.root)}: {item.reason}")
-        print(f"up to date: {len(pending.fresh)}; stale: {len(pending.stale)}")
-        return 0
-    try:
-        report = prepare(book, workers=args.workers)
-    except ValueError as exc:
-        # InvalidPackage can only come from compendium.contract.validation once it was imported;
-        # importing it up front would cost every no-change rebuild a second.
-        validation = sys.modules.get("compendium.contract.validation")
-        if validation is None or not isinstance(exc, validation.InvalidPackage):
-            raise
-        print(f"execution: nothing executed: {exc}", file=sys.stderr)
-        return 1
-    return 1 if report.failed else 0
+
+    def run() -> int:
+        book = Book(Path(args.root).resolve(), Path(args.toc))
+        mode = book.config().get("execute_notebooks", "auto")
+        if mode != "cache":
+            print(f"execution: execute_notebooks is {mode!r}, not 'cache'; Jupyter Book executes")
+            return 0
+        if args.dry_run:
+            pending = plan(book)
+            for item in pending.stale:
+                print(f"stale: {item.source.relative_to(book.root)}: {item.reason}")
+            print(f"up to date: {len(pending.fresh)}; stale: {len(pending.stale)}")
+            return 0
+        try:
+            report = prepare(book, workers=args.workers)
+        except ValueError as exc:
+            # InvalidPackage can only come from compendium.contract.validation once it was imported;
+            # importing it up front would cost every no-change rebuild a second.
+            validation = sys.modules.get("compendium.contract.validation")
+            if validation is None or not isinstance(exc, validation.InvalidPackage):
+                raise
+            print(f"execution: nothing executed: {exc}", file=sys.stderr)
+            return 1
+        return 1 if report.failed else 0
+
+    return guarded("execution", run, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import datetime
 import html
+import os
 import posixpath
 import sys
 import time
@@ -34,6 +35,8 @@ import yaml
 
 from compendium import __version__, paths
 from compendium.build.chromium import CHROMIUM_ARGS, require_chromium
+from compendium.contract.writing import write_atomically
+from compendium.failures import add_debug_flag, guarded, usage_errors
 
 PDF_DIR = paths.BUILD_DIR / "pdf"
 PDF_STYLESHEET = paths.RESOURCES_DIR / "pdf.css"
@@ -422,20 +425,26 @@ def build_pdf(
     chapters = toc_chapters(toc)
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     source = out.with_suffix(".html")
+    # Chromium prints into a file beside ``out`` that replaces it only once the PDF is final,
+    # so a failed or killed run leaves the previous PDF whole.
+    printing = out.with_name(f".{out.name}.printing")
     numbers: dict[str, int] = {}
     for _ in range(3):
         document, titles = assemble(html_dir, chapters, config, numbers)
-        source.write_text(document, encoding="utf-8")
-        figures, too_wide = asyncio.run(print_pdf(source, out))
-        printed = link_targets(out)
+        write_atomically(source, document.encode("utf-8"))
+        figures, too_wide = asyncio.run(print_pdf(source, printing))
+        printed = link_targets(printing)
         missing = [c.anchor for c in chapters if c.anchor not in printed]
         if missing:
+            printing.unlink(missing_ok=True)
             raise RuntimeError(f"the printed contents do not link to {missing}")
         if printed == numbers:
             break  # the numbers printed are the pages the chapters landed on
         numbers = printed
     else:
+        printing.unlink(missing_ok=True)
         raise RuntimeError("the contents' page numbers did not settle after three printings")
+    os.replace(printing, out)
     pages = len(PdfReader(str(out)).pages)
     report = {c.docname: (titles[c.docname], numbers.get(c.anchor, 0)) for c in chapters}
     return PdfReport(out, pages, report, figures, too_wide, time.perf_counter() - started)
@@ -447,11 +456,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", type=Path, default=paths.HTML_DIR, help="the built HTML book")
     parser.add_argument("--out", type=Path, default=PDF_DIR / "compendium.pdf")
     parser.add_argument("--toc", type=Path, default=paths.ROOT / "_toc.yml")
+    add_debug_flag(parser)
+    usage_errors(parser, "pdf")
     args = parser.parse_args(argv)
+    return guarded("pdf", lambda: _run(args), debug=args.debug)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         report = build_pdf(args.html, args.out, args.toc)
     except (FileNotFoundError, RuntimeError, ValueError) as error:
-        print(f"pdf: {error}", file=sys.stderr)
+        print(f"compendium: pdf: {error}", file=sys.stderr)
         return 1
     size = report.path.stat().st_size / 1e6
     print(
@@ -461,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     for title, page in report.chapters.values():
         print(f"  p. {page:>3}  {title}")
     for item in report.too_wide:
-        print(f"pdf: wider than the page, cut off: {item}", file=sys.stderr)
+        print(f"compendium: pdf: wider than the page, cut off: {item}", file=sys.stderr)
     return 1 if report.too_wide else 0
 
 

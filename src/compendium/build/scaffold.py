@@ -8,7 +8,8 @@ once with ``make book``:
 - ``book/<chapter>.md``: one chapter per stage, from the stage's template, and the study-wide
   chapters that apply (the overview, the paper's tables when ``study.yaml`` declares ``tables``,
   the trace, the intervention and the reproduction report when their modules are present, and
-  provenance), each a filled-in template whose narrative slots are marked admonitions;
+  provenance, then the reporting checklists GUIDED, TIDieR and COREQ), each a filled-in
+  template whose narrative slots are marked admonitions;
 - ``_toc.yml``: the overview as root, the stage chapters in stage order grouped into parts by
   framework phase, then the study-wide chapters; ``_config.yml``: settings every compendium
   shares (the title, author, footer and page metadata come from ``study.yaml`` at build time,
@@ -85,6 +86,9 @@ STUDY_PARTS = {
     "intervention": "From evidence to intervention",
     "reproduction": "Reproducibility",
     "provenance": "Reproducibility",
+    "checklist-guided": "Reporting",
+    "checklist-tidier": "Reporting",
+    "checklist-coreq": "Reporting",
     "glossary": "Reference",
     "bibliography": "Reference",
 }
@@ -105,14 +109,9 @@ class ScaffoldError(Exception):
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file beside it, so no reader sees half."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    from compendium.contract.writing import write_atomically
+
+    write_atomically(path, text.encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- package descriptor

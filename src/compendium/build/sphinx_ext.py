@@ -35,7 +35,12 @@ For readers it adds, each in its own function or class below:
   sphinxcontrib-bibtex (the ``compendium`` styles, :class:`RoundBracketReferences`,
   :class:`AuthorYearStyle`);
 - markup that passes axe where the stock one does not (:func:`visit_fold`,
-  :func:`visit_citation`).
+  :func:`visit_citation`);
+- reporting-checklist pages (:class:`ChecklistDirective`, ``{compendium-checklist} guided``):
+  every item of the checklist, linked to the places of the book the study's descriptor maps it
+  to, or flagged not addressed with its reason. Every page's anchors are recorded as it is read
+  (:func:`collect_anchors`), and once all are read :func:`check_checklist_places` warns about
+  each mapped page or anchor that does not exist, so ``-W`` fails the build on a dangling one.
 
 It also takes what the book says about itself from the study descriptor of the data package
 in force (``$COMPENDIUM_DATA``, else ``data/`` beside ``_config.yml``), not from ``_config.yml``:
@@ -68,6 +73,7 @@ from sphinx.domains.std import Glossary
 from sphinx.transforms import SphinxTransform
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
 from sphinxcontrib.bibtex.plugin import register_plugin as register_bibtex_plugin
 from sphinxcontrib.bibtex.style.referencing import BracketStyle
 from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
@@ -81,7 +87,17 @@ PLOTLY_JS = "plotly.min.js"
 
 
 STYLESHEET = "compendium.css"  # the book's own few style rules, shipped with the package
-SCRIPT = "compendium.js"  # the page-level "Show all code" button
+SCRIPT = "compendium.js"  # the page-level "Show all code" button, sortable tables
+
+
+DATATABLES = ("dt_bundle.js", "dt_bundle.css")
+
+
+def datatables_dir() -> Path:
+    """Return the folder of the DataTables bundle shipped inside the ``itables`` package."""
+    import itables
+
+    return Path(itables.__file__).resolve().parent / "html"
 
 
 def plotly_js_path() -> Path:
@@ -98,7 +114,7 @@ def plotly_js_path() -> Path:
 
 
 def copy_plotly_js(app: Any, exception: Exception | None) -> None:
-    """Copy plotly.js into the HTML output's ``_static`` folder.
+    """Copy plotly.js, the book's style sheet and script, and DataTables into ``_static``.
 
     Parameters
     ----------
@@ -114,6 +130,10 @@ def copy_plotly_js(app: Any, exception: Exception | None) -> None:
     shutil.copyfile(plotly_js_path(), static / PLOTLY_JS)
     for name in (STYLESHEET, SCRIPT):
         shutil.copyfile(paths.RESOURCES_DIR / name, static / name)
+    # DataTables for the long reference tables, as the itables package bundles it (ES module
+    # and its style sheet); compendium.js loads it on pages that have such a table.
+    for name in DATATABLES:
+        shutil.copyfile(datatables_dir() / name, static / name)
 
 
 def _is_external(filename: object) -> bool:
@@ -482,6 +502,9 @@ class GlossaryDirective(Glossary):
         for node in result:
             if isinstance(node, addnodes.glossary):
                 node["classes"].append(GLOSSARY_CLASS)
+            # HTML in a definition (MyST passes it through as raw) is shown as the text it is.
+            for raw in list(node.findall(nodes.raw)):
+                raw.replace_self(nodes.Text(raw.astext()))
         return result
 
 
@@ -695,6 +718,21 @@ def book_metadata(app: Any, config: Any) -> None:
     config.myst_html_meta = meta
 
 
+def escape_theme_context(
+    app: Any, pagename: str, templatename: str, context: dict, doctree: Any
+) -> None:
+    """Escape the author's name where the theme writes it into the page unescaped.
+
+    sphinx-book-theme copies ``config.author`` (the study descriptor's, see
+    :func:`book_metadata`) into the page context, and its ``author.html`` inserts it without
+    escaping; the name is data, so it is escaped here, after the theme has set it.
+    """
+    from compendium.presentation.html import escape
+
+    if isinstance(context.get("author"), str):
+        context["author"] = str(escape(context["author"]))
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Register the assets, hooks, transforms, setting and directive with Sphinx.
 
@@ -733,9 +771,18 @@ def setup(app: Any) -> dict[str, Any]:
     # Late priority, so assets that other extensions add to the page (MathJax) are seen.
     app.connect("html-page-context", refuse_external_assets, priority=900)
     app.connect("html-page-context", drop_thebe_assets)
+    app.connect("html-page-context", escape_theme_context, priority=950)
     app.connect("config-inited", book_metadata)
     app.setup_extension("sphinxcontrib.bibtex")
     app.connect("config-inited", engine_references)
+    app.add_node(ChecklistPlace)
+    app.add_directive("compendium-checklist", ChecklistDirective)
+    app.add_post_transform(LinkChecklistPlaces)
+    app.connect("doctree-read", collect_anchors)
+    app.connect("env-purge-doc", purge_checklist_data)
+    app.connect("env-merge-info", merge_checklist_data)
+    app.connect("env-get-outdated", refresh_checklist_pages)
+    app.connect("env-check-consistency", check_checklist_places)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
 
 
@@ -756,3 +803,303 @@ def engine_references(app: Any, config: Any) -> None:
     for name in ("bibtex_default_style", "bibtex_reference_style"):
         if config[name] in ("alpha", "label"):  # sphinxcontrib-bibtex's own defaults
             config[name] = BIBTEX_STYLE
+
+
+# --------------------------------------------------------------------------- reporting checklists
+
+CHECKLIST_CLASS = "compendium-checklist"  # marks a checklist's table
+NOT_ADDRESSED_CLASS = "checklist-not-addressed"  # marks the cell of an item not addressed
+#: An ``id`` attribute in a cell's HTML output: ids there are anchors a checklist may name.
+HTML_ID = re.compile(r"""\sid\s*=\s*["']([^"'<>\s]+)["']""")
+#: The env attributes this extension keeps per page: its anchors, and the checklists it shows.
+ANCHORS, CHECKLISTS = "compendium_anchors", "compendium_checklists"
+
+
+class ChecklistPlace(nodes.Inline, nodes.TextElement):
+    """A place a checklist item names (``page`` or ``page#anchor``), until it becomes a link.
+
+    :class:`LinkChecklistPlaces` replaces every one with a reference once every page has been
+    read; :func:`check_checklist_places` warns about any that does not exist.
+    """
+
+
+def _store(env: Any, name: str) -> dict:
+    """Return one of this extension's per-page stores on the build environment, made if new."""
+    if not hasattr(env, name):
+        setattr(env, name, {})
+    return getattr(env, name)
+
+
+def _section_title(node: nodes.Node) -> str | None:
+    """Return the title of the section a node is in (its own, for a section), or None."""
+    while node is not None and not isinstance(node, nodes.section):
+        node = node.parent
+    if node is None:
+        return None
+    title = next(iter(node.findall(nodes.title)), None)
+    return title.astext() if title is not None else None
+
+
+def page_anchors(doctree: nodes.document) -> dict[str, str | None]:
+    """Return every anchor of a page, each with the title of the section it stands in.
+
+    The anchors are the ids of its elements (each heading's, each ``(label)=`` target's) and
+    the ``id`` attributes in its cells' HTML outputs (a table row, a component): every id a
+    link ``page.html#id`` can reach.
+    """
+    anchors: dict[str, str | None] = {}
+    for element in doctree.findall(nodes.Element):
+        for anchor in element.get("ids", ()):
+            anchors.setdefault(anchor, _section_title(element))
+    for raw in doctree.findall(nodes.raw):
+        if "html" in raw.get("format", "").split():
+            title = _section_title(raw)
+            for match in HTML_ID.finditer(raw.astext()):
+                anchors.setdefault(match.group(1), title)
+    return anchors
+
+
+def collect_anchors(app: Any, doctree: nodes.document) -> None:
+    """Record the anchors of the page just read (``doctree-read``), for checklists to link to."""
+    _store(app.env, ANCHORS)[app.env.docname] = page_anchors(doctree)
+
+
+def purge_checklist_data(app: Any, env: Any, docname: str) -> None:
+    """Forget what was recorded of a page that is read again or removed (``env-purge-doc``)."""
+    for name in (ANCHORS, CHECKLISTS):
+        _store(env, name).pop(docname, None)
+
+
+def merge_checklist_data(app: Any, env: Any, docnames: set[str], other: Any) -> None:
+    """Take what a parallel reader recorded of its pages (``env-merge-info``)."""
+    for name in (ANCHORS, CHECKLISTS):
+        theirs = getattr(other, name, {})
+        _store(env, name).update({d: theirs[d] for d in docnames if d in theirs})
+
+
+def refresh_checklist_pages(
+    app: Any, env: Any, added: set[str], changed: set[str], removed: set[str]
+) -> list[str]:
+    """Read the checklist pages again whenever another page changes (``env-get-outdated``).
+
+    A checklist's links name other pages' anchors and titles; reading its page again makes
+    Sphinx write it again, so the links follow the pages they point at.
+    """
+    if not (added or changed or removed):
+        return []
+    return sorted(d for d in _store(env, CHECKLISTS) if d not in changed | removed)
+
+
+def _study_descriptor(app: Any):
+    from compendium.build.support import book_data_dir
+    from compendium.contract.descriptor import read_descriptor
+
+    return read_descriptor(book_data_dir(Path(app.srcdir)))
+
+
+def resolve_place(env: Any, place: Any) -> tuple[str, str] | str:
+    """Return (docname, link text) of a checklist place, or why it does not exist.
+
+    Parameters
+    ----------
+    env : sphinx.environment.BuildEnvironment
+        The environment, every page read.
+    place : compendium.presentation.checklists.Place
+        The page, and optionally the anchor on it.
+
+    Returns
+    -------
+    tuple or str
+        The page's docname and the text of a link to the place (the page's title, then the
+        title of the section the anchor is in); or, when the page or anchor does not exist,
+        the reason as a sentence.
+    """
+    pages = sorted(d for d in env.all_docs if d == place.page or d.endswith("/" + place.page))
+    if not pages:
+        return f"the book has no page {place.page!r}"
+    if len(pages) > 1:
+        return f"page {place.page!r} is ambiguous: {', '.join(pages)}"
+    docname = pages[0]
+    title = env.titles[docname].astext() if docname in env.titles else docname
+    if place.anchor is None:
+        return docname, title
+    anchors = _store(env, ANCHORS).get(docname, {})
+    if place.anchor not in anchors:
+        return (
+            f"page {place.page!r} has no anchor {place.anchor!r} (expected a heading's id, a "
+            "(label)= target or an id in a cell's output)"
+        )
+    section = anchors[place.anchor]
+    return docname, title if section in (None, title) else f"{title} \u203a {section}"
+
+
+def check_checklist_places(app: Any, env: Any) -> None:
+    """Warn about every place a shown checklist names that the book does not have.
+
+    Connected to ``env-check-consistency``, which runs on every build once all pages are
+    read, so a heading renamed on another page is caught even when the checklist page itself
+    did not change. The warning names the checklist page, and the item's line in
+    ``study.yaml`` where the place is mapped; ``-W`` makes it fail the build.
+    """
+    shown = _store(env, CHECKLISTS)
+    if not shown:
+        return
+    from compendium.contract.problems import display_path
+    from compendium.presentation.checklists import checklist_rows
+
+    descriptor = _study_descriptor(app)
+    where = display_path(descriptor.path)
+    for docname in sorted(shown):
+        for name in shown[docname]:
+            for row in checklist_rows(descriptor, name):
+                for place in row.places:
+                    resolved = resolve_place(env, place)
+                    if isinstance(resolved, str):
+                        logger.warning(
+                            "%s:%s: checklists.%s item %d maps to %r, but %s",
+                            where,
+                            row.line,
+                            name,
+                            row.number,
+                            str(place),
+                            resolved,
+                            location=docname,
+                            type="compendium",
+                            subtype="checklist_place",
+                        )
+
+
+class LinkChecklistPlaces(SphinxPostTransform):
+    """Turn each checklist place into a link to its page and anchor, titled by what is there.
+
+    A place that does not exist (already warned about by :func:`check_checklist_places`) is
+    shown as its literal text, never as a broken link.
+    """
+
+    default_priority = 5  # before Sphinx resolves references (10)
+
+    def run(self, **kwargs: Any) -> None:
+        """Replace every :class:`ChecklistPlace` of the page."""
+        from compendium.presentation.checklists import Place
+
+        for node in list(self.document.findall(ChecklistPlace)):
+            place = Place.parse(node["place"])
+            resolved = resolve_place(self.env, place)
+            if isinstance(resolved, str):
+                node.replace_self(nodes.literal(text=str(place)))
+                continue
+            docname, text = resolved
+            uri = self.app.builder.get_relative_uri(self.env.docname, docname)
+            if place.anchor:
+                uri += f"#{place.anchor}"
+            reference = nodes.reference("", "", internal=True, refuri=uri)
+            reference += nodes.inline(text, text)
+            node.replace_self(reference)
+
+
+def _table(
+    anchor: str, caption: str, header: list[str], rows: list[tuple[str, list[nodes.Node]]]
+) -> nodes.table:
+    """Return a docutils table with an id, a caption, a header row and one row per item.
+
+    ``rows`` holds (id, cells) pairs, so each item can be linked to, e.g. ``#coreq-item-24``.
+    """
+    table = nodes.table(ids=[anchor], classes=[CHECKLIST_CLASS])
+    table += nodes.title(caption, caption)
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for width in (1, 5, 10)[: len(header)]:
+        group += nodes.colspec(colwidth=width)
+    head = nodes.thead()
+    group += head
+    row = nodes.row()
+    for text in header:
+        row += nodes.entry("", nodes.paragraph(text, text))
+    head += row
+    body = nodes.tbody()
+    group += body
+    for row_id, cells in rows:
+        row = nodes.row(ids=[row_id])
+        for cell in cells:
+            row += nodes.entry("", cell)
+        body += row
+    return table
+
+
+def _where(row: Any) -> nodes.paragraph:
+    """Return an item's last cell: links to the places that address it, or why none does."""
+    if not row.addressed:
+        cell = nodes.paragraph(classes=[NOT_ADDRESSED_CLASS])
+        cell += nodes.strong("Not addressed", "Not addressed")
+        cell += nodes.Text(f": {row.reason}")
+        return cell
+    cell = nodes.paragraph()
+    for i, place in enumerate(row.places):
+        if i:
+            cell += nodes.Text("; ")
+        cell += ChecklistPlace("", str(place), place=str(place))
+    if row.note:
+        cell += nodes.Text(f" ({row.note})")
+    return cell
+
+
+class ChecklistDirective(SphinxDirective):
+    """``{compendium-checklist} guided`` (or ``tidier``, ``coreq``): a checklist's items, mapped.
+
+    One row per item: its number, what it asks for, and the places of the book that address
+    it (links) or ``Not addressed`` with the reason, as the ``checklists`` section of the
+    study's descriptor says (:func:`compendium.presentation.checklists.checklist_rows`). A
+    checklist whose items fall into domains (COREQ) gets one table per domain. Above the
+    tables, a sentence counts the items addressed, not addressed, and not yet mapped. Each
+    table has the id ``<name>-items`` (``-<domain>`` added) and each row ``<name>-item-<n>``.
+    """
+
+    has_content = False
+    required_arguments = 1
+    option_spec: dict[str, Any] = {}
+
+    def run(self) -> list[nodes.Node]:
+        """Build the checklist's summary and tables, and note the page as showing it."""
+        from compendium.contract.descriptor import known_checklists
+        from compendium.contract.problems import InvalidPackage
+        from compendium.presentation.checklists import NOT_MAPPED, checklist_rows
+
+        name = self.arguments[0]
+        known = known_checklists()
+        if name not in known:
+            raise self.error(f"no checklist {name!r}: expected one of {', '.join(sorted(known))}")
+        try:
+            descriptor = _study_descriptor(self.env.app)
+        except InvalidPackage as exc:
+            raise self.error(f"the checklist's mapping comes from study.yaml: {exc}") from None
+        self.env.note_dependency(str(descriptor.path))
+        _store(self.env, CHECKLISTS).setdefault(self.env.docname, []).append(name)
+        rows = checklist_rows(descriptor, name)
+        addressed = sum(r.addressed for r in rows)
+        unmapped = sum(r.reason == NOT_MAPPED for r in rows)
+        summary = f"Addressed in this book: {addressed} of {len(rows)} items."
+        if addressed < len(rows):
+            summary += f" Not addressed: {len(rows) - addressed}, each with its reason."
+        if unmapped:
+            summary += f" Of these, {unmapped} {'is' if unmapped == 1 else 'are'} {NOT_MAPPED}."
+        result: list[nodes.Node] = [nodes.paragraph(summary, summary)]
+        header = ["Item", "What it asks for", "Where this book addresses it"]
+        short = known[name]["name"].split(":")[0]
+        domains = list(dict.fromkeys(r.domain for r in rows))
+        for domain in domains:
+            own = [r for r in rows if r.domain == domain]
+            caption = f"{short} items" + (f": {domain}" if domain else "")
+            anchor = f"{name}-items" + (f"-{nodes.make_id(domain)}" if domain else "")
+            cells = [
+                (
+                    f"{name}-item-{r.number}",
+                    [
+                        nodes.paragraph(str(r.number), str(r.number)),
+                        nodes.paragraph(r.label, r.label),
+                        _where(r),
+                    ],
+                )
+                for r in own
+            ]
+            result.append(_table(anchor, caption, header, cells))
+        return result

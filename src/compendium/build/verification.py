@@ -38,13 +38,14 @@ import hashlib
 import json
 import re
 import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from compendium import paths
 from compendium.build.execution import Book, execute_notebooks, read_notebook
+from compendium.contract.writing import write_atomically
+from compendium.failures import add_debug_flag, guarded, usage_errors
 
 REFERENCE_DIR = paths.ROOT / "tests" / "reference"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -1041,13 +1042,7 @@ def accept(book: Book, reference_dir: Path = REFERENCE_DIR, workers: int = 2, lo
         notebook.metadata.pop("source_map", None)
         stabilise(notebook)
         target = reference_path(outcome.source, reference_dir)
-        handle = tempfile.NamedTemporaryFile(
-            "w", dir=reference_dir, suffix=".tmp", delete=False, encoding="utf-8"
-        )
-        with handle:
-            nbformat.write(notebook, handle)
-        Path(handle.name).chmod(0o644)  # a temporary file is private; a reference is not
-        Path(handle.name).replace(target)
+        write_atomically(target, nbformat.writes(notebook).encode("utf-8") + b"\n")
         written.add(target)
         log(f"accept: wrote {target.relative_to(reference_dir.parent.parent)}")
     for old in reference_dir.glob("*.ipynb"):
@@ -1066,24 +1061,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--verbose", action="store_true", help="show the raw notebook diff after each report"
     )
+    add_debug_flag(parser)
+    usage_errors(parser, "verification")
     args = parser.parse_args(argv)
-    book = Book(paths.ROOT, Path(args.toc))
-    if args.command == "accept":
-        return accept(book, workers=args.workers)
 
     def show(verdict: Verdict) -> None:
         print(verdict.text(verbose=args.verbose), flush=True)
 
-    chapters = notebook_chapters(book)
-    print(f"verify: executing {len(chapters)} chapters from scratch ({args.workers} kernels)")
-    verdicts = verify_chapters(
-        chapters,
-        timeout=int(book.config().get("timeout", 300)),
-        workers=args.workers,
-        on_verdict=show,
-    )
-    print(summary(verdicts))
-    return 0 if all(v.ok for v in verdicts) else 1
+    def run() -> int:
+        book = Book(paths.ROOT, Path(args.toc))
+        if args.command == "accept":
+            return accept(book, workers=args.workers)
+        chapters = notebook_chapters(book)
+        print(f"verify: executing {len(chapters)} chapters from scratch ({args.workers} kernels)")
+        verdicts = verify_chapters(
+            chapters,
+            timeout=int(book.config().get("timeout", 300)),
+            workers=args.workers,
+            on_verdict=show,
+        )
+        print(summary(verdicts))
+        return 0 if all(v.ok for v in verdicts) else 1
+
+    return guarded(args.command, run, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ would otherwise have to know about one study:
 - the stages: id, name, phase, methods, chapter page and which codes the chapter breaks down;
 - the vocabularies the data use: roles, methods, participation statuses, sites, participant
   attributes (one of them may be the comparison group), trial arms and survey scales;
-- the paper's summary tables, if any; study-specific glossary terms; disclosure settings.
+- the paper's summary tables, if any; study-specific glossary terms; disclosure settings;
+- where the book addresses each item of the reporting checklists (GUIDED, TIDieR, COREQ), or
+  why it does not (``checklists``).
 
 The Table Schemas in ``datapackage.json`` are derived from it (:mod:`compendium.contract.schema`),
 so declaring a new role or attribute here is all a study needs to do for the validator to accept
@@ -18,6 +20,7 @@ then its cross-references, and reports every problem with its line and column in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -30,8 +33,24 @@ from compendium import paths
 from compendium.contract.problems import InvalidPackage, Problem, display_path
 
 DESCRIPTOR_FILE = "study.yaml"
+#: The small-cell threshold of a descriptor that sets none: counts of 1 to 9 people are hidden,
+#: ONS's threshold of 10 for research outputs, and stricter than NHS Digital's published rules
+#: (README, "Disclosure control"). A synthetic package says 0 explicitly.
+DEFAULT_SMALL_CELL_THRESHOLD = 10
+#: What a glossary definition may not hold. Definitions are MyST text, parsed into the
+#: glossary page so that roles such as {cite:p} work; a directive (a fence of ```, ~~~ or
+#: :::) or the raw, eval-rst or include roles would let a data package put markup, or another
+#: file, on the page. Inline HTML is shown as text (compendium.build.sphinx_ext).
+UNSAFE_MYST = re.compile(
+    r"(?m)^[ \t>]*(```|~~~|:::)|\{(raw|eval-rst|include|literalinclude)[^}]*\}"
+)
+UNSAFE_MYST_MESSAGE = (
+    "a definition is MyST text with roles; directives (```, ~~~, :::) and the raw, eval-rst "
+    "and include roles are not allowed"
+)
 SCHEMA_FILE = paths.RESOURCES_DIR / "contract" / "study.schema.yaml"
 FRAMEWORKS_FILE = paths.RESOURCES_DIR / "frameworks.yaml"
+CHECKLISTS_FILE = paths.RESOURCES_DIR / "checklists.yaml"
 
 #: Stage templates, and the one a stage gets from its first method's kind when it names none.
 TEMPLATE_FOR_KIND = {
@@ -57,6 +76,9 @@ CROSS_CUTTING_PAGES = frozenset(
         "glossary",
         "bibliography",
         "checklists",
+        "checklist-guided",
+        "checklist-tidier",
+        "checklist-coreq",
     }
 )
 #: Columns every participants table has; attributes may not reuse these names.
@@ -229,6 +251,25 @@ class Scale:
 
 
 @dataclass(frozen=True)
+class ChecklistItem:
+    """One item of a reporting checklist as the study maps it.
+
+    ``at`` lists the places of the book that address the item, each a page name or
+    ``page#anchor`` (a heading's id, a ``(label)=`` target or an id in a cell's output), with
+    an optional ``note`` on how; an item the book does not address has a ``reason`` instead.
+    ``line`` and ``column`` locate the entry in ``study.yaml``.
+    """
+
+    checklist: str
+    item: int
+    at: tuple[str, ...] = ()
+    note: str | None = None
+    reason: str | None = None
+    line: int | None = field(default=None, compare=False)
+    column: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class Descriptor:
     """A study descriptor, checked; see the module docstring for what it holds."""
 
@@ -248,7 +289,8 @@ class Descriptor:
     scales: tuple[Scale, ...] = ()
     tables: tuple[Table, ...] = ()
     glossary: tuple[dict, ...] = ()
-    small_cell_threshold: int = 0
+    small_cell_threshold: int = DEFAULT_SMALL_CELL_THRESHOLD
+    checklists: tuple[ChecklistItem, ...] = ()
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     def stage(self, stage_id: str) -> Stage:
@@ -313,6 +355,10 @@ class Descriptor:
         """Return the declared survey scale ``scale_id``."""
         return _by_id(self.scales, scale_id, "scale")
 
+    def checklist(self, name: str) -> dict[int, ChecklistItem]:
+        """Return the study's mapping of checklist ``name``, by item number (empty when none)."""
+        return {c.item: c for c in self.checklists if c.checklist == name}
+
 
 def _by_id(entries: Iterable, key: str, what: str):
     for entry in entries:
@@ -365,6 +411,10 @@ def _construct(loader, node, path: tuple, located: _Located):
         result = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
+            located.marks[path + (key, "#key")] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
             if key in result:
                 located.marks[path + (key, "#duplicate")] = (
                     key_node.start_mark.line + 1,
@@ -384,7 +434,7 @@ def path_text(path: Iterable) -> str:
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part != "#duplicate":
+        elif part not in ("#duplicate", "#key"):
             text += f".{part}" if text else str(part)
     return text or "(top level)"
 
@@ -395,6 +445,17 @@ def path_text(path: Iterable) -> str:
 @cache
 def _schema() -> dict:
     return yaml.safe_load(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+@cache
+def known_checklists() -> dict:
+    """Return the reporting checklists a study may map, by short name.
+
+    They are the lists of ``resources/checklists.yaml`` with numbered items: GUIDED, TIDieR
+    and COREQ (the file's MRC framework entry has none).
+    """
+    every = yaml.safe_load(CHECKLISTS_FILE.read_text(encoding="utf-8"))
+    return {name: checklist for name, checklist in every.items() if "items" in checklist}
 
 
 @cache
@@ -491,7 +552,7 @@ def check_descriptor(path: Path) -> tuple[list[Problem], Descriptor | None]:
     problems = [problem(p, m) for p, m in _reference_problems(data)]
     if problems:
         return sorted(problems), None
-    return [], _build(path, data)
+    return [], _build(path, data, located)
 
 
 def _duplicates(items: list[dict], key: str, where: str) -> Iterable[tuple[tuple, str]]:
@@ -517,6 +578,9 @@ def _reference_problems(data: dict) -> Iterable[tuple[tuple, str]]:
     for name, key in lists.items():
         yield from _duplicates(data.get(name, []), key, name)
     yield from _duplicates(data.get("stages", []), "chapter", "stages")
+    for i, entry in enumerate(data.get("glossary", [])):
+        if UNSAFE_MYST.search(entry["definition"]):
+            yield ("glossary", i, "definition"), UNSAFE_MYST_MESSAGE
     yield from _duplicates([{"id": str(s["id"])} for s in data.get("stages", [])], "id", "stages")
     known = known_frameworks()
     framework = data["framework"]
@@ -609,13 +673,83 @@ def _reference_problems(data: dict) -> Iterable[tuple[tuple, str]]:
                 yield ("tables", i, "columns", j, "stage"), f"{column['stage']!r} is not a stage"
     arms = data.get("trial", {}).get("arms", [])
     yield from _duplicates(arms, "id", "trial")
+    yield from _checklist_problems(data.get("checklists", {}))
+
+
+def _checklist_problems(checklists: dict) -> Iterable[tuple[tuple, str]]:
+    """Yield (key path, message) for every checklist mapping that names no known item once."""
+    known = known_checklists()
+    for name, entries in checklists.items():
+        if name not in known:
+            yield (
+                ("checklists", name, "#key"),
+                (
+                    f"{name!r} is not a checklist the engine knows; expected one of "
+                    f"{', '.join(sorted(known))}"
+                ),
+            )
+            continue
+        items = known[name]["items"]
+        short = known[name]["name"].split(":")[0]
+        seen: set[int] = set()
+        for i, entry in enumerate(entries):
+            number = entry["item"]
+            if number not in items:
+                yield (
+                    ("checklists", name, i, "item"),
+                    f"{number} is not an item of {short}; expected 1 to {len(items)}",
+                )
+            elif number in seen:
+                yield (
+                    ("checklists", name, i, "item"),
+                    f"item {number} of {short} is mapped twice; give each item one entry",
+                )
+            seen.add(number)
+            if "at" in entry and "reason" in entry:
+                yield (
+                    ("checklists", name, i),
+                    "give either `at` (where the book addresses the item) or `reason` (why it "
+                    "does not), not both",
+                )
+            elif "at" not in entry and "reason" not in entry:
+                yield (
+                    ("checklists", name, i),
+                    f"item {number} maps to no place: give `at` (the page, or page#anchor, that "
+                    "addresses it) or `reason` (why the book does not address it)",
+                )
+            elif "note" in entry and "reason" in entry:
+                yield (
+                    ("checklists", name, i, "note"),
+                    "a `note` says how a place addresses the item; an item not addressed gives "
+                    "its `reason` alone",
+                )
 
 
 def _entries(items: list[dict] | None, kind=Entry) -> tuple:
     return tuple(kind(**item) for item in items or [])
 
 
-def _build(path: Path, data: dict) -> Descriptor:
+def _checklist_items(checklists: dict, located: _Located) -> tuple[ChecklistItem, ...]:
+    items = []
+    for name, entries in checklists.items():
+        for i, entry in enumerate(entries):
+            at = entry.get("at", ())
+            line, column = located.where(("checklists", name, i))
+            items.append(
+                ChecklistItem(
+                    checklist=name,
+                    item=entry["item"],
+                    at=(at,) if isinstance(at, str) else tuple(at),
+                    note=entry.get("note"),
+                    reason=entry.get("reason"),
+                    line=line,
+                    column=column,
+                )
+            )
+    return tuple(items)
+
+
+def _build(path: Path, data: dict, located: _Located) -> Descriptor:
     known = known_frameworks()
     spec = data["framework"]
     base = known["frameworks"].get(spec.get("id"), {})
@@ -693,6 +827,9 @@ def _build(path: Path, data: dict) -> Descriptor:
             for t in data.get("tables", [])
         ),
         glossary=tuple(dict(g) for g in data.get("glossary", [])),
-        small_cell_threshold=data.get("disclosure", {}).get("small_cell_threshold", 0),
+        small_cell_threshold=data.get("disclosure", {}).get(
+            "small_cell_threshold", DEFAULT_SMALL_CELL_THRESHOLD
+        ),
+        checklists=_checklist_items(data.get("checklists", {}), located),
         raw=data,
     )

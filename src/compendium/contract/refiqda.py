@@ -35,7 +35,6 @@ import dataclasses
 import functools
 import io
 import json
-import os
 import re
 import shutil
 import stat
@@ -52,6 +51,7 @@ import xmlschema
 
 from compendium import __version__, paths
 from compendium.analysis.themes import segment_sources
+from compendium.contract.writing import write_atomically
 
 NAMESPACE = "urn:QDA-XML:codebook:1.0"
 SCHEMA_PATH = paths.RESOURCES_DIR / "refi-qda" / "Codebook.xsd"
@@ -477,33 +477,6 @@ def codes_csv_with(text: str, activity_id: str, rows: pd.DataFrame) -> str:
     return "".join(out)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new, never half.
-
-    The bytes go to a temporary file in the same directory, are flushed to disk, and the
-    file is renamed over ``path`` (atomic on POSIX and Windows). An existing file's
-    permissions are kept; a new file gets the usual ``0o666`` less the umask.
-    """
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        if path.exists():
-            mode = stat.S_IMODE(path.stat().st_mode)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _read_csv(path: Path) -> pd.DataFrame:
     """Return a package table as strings, empty cells as NA (what the package's schema says)."""
     return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
@@ -589,9 +562,10 @@ def import_codebook(
     """Read a REFI-QDA codebook into one analysis's rows of ``codes.csv``, atomically.
 
     Nothing is written unless the package is valid, the codebook is well-formed and
-    schema-valid, the analysis is an interview or focus-group activity of the package, no
-    code another table uses is moved or dropped (see :func:`codes_from_codebook`), and the
-    package with the new rows still passes :func:`compendium.validation.validate_package`.
+    schema-valid, the analysis is a coded activity of the package (of any method but an
+    evidence review), no code another table uses is moved or dropped (see
+    :func:`codes_from_codebook`), and the package with the new rows still passes
+    :func:`compendium.validation.validate_package`.
 
     Parameters
     ----------
@@ -625,13 +599,14 @@ def import_codebook(
         ) from None
     study = valid_study(data_dir)
     activities = study.activities
-    analysed = activities.loc[
-        activities["method"].isin(["interview", "focus_group"]), "activity_id"
-    ].tolist()
+    # Any activity whose method is coded (every kind but an evidence review), whatever the
+    # study names its methods: the kinds come from study.yaml, as the validator's do.
+    kinds = {m.id: m.kind for m in study.descriptor.methods}
+    analysed = activities.loc[activities["method"].map(kinds).ne("review"), "activity_id"].tolist()
     if activity_id not in analysed:
         raise ExchangeError(
             str(data_dir / "activities.csv"),
-            f"expected an interview or focus-group activity ({', '.join(analysed)}), "
+            f"expected an activity whose data are coded ({', '.join(analysed)}), "
             f"not {activity_id!r}",
         )
     descriptor = json.loads((data_dir / "datapackage.json").read_text(encoding="utf-8"))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -141,6 +142,11 @@ class _FileLayer:
         self.problems.append(Problem(display_path(path), line, field, message, position))
 
     def run(self) -> list[Problem]:
+        if Path(os.path.abspath(self.dir)).is_symlink():
+            # Its files would be read from wherever the link points, a place no check of the
+            # package's own folder covers.
+            self.add(self.dir, "is a symbolic link; give the package folder itself")
+            return self.problems
         if not self.dir.is_dir():
             self.add(
                 self.dir,

@@ -11,7 +11,8 @@ and then reaches everything through it:
 - ``chapter.measures``: the typed measures (:class:`~compendium.analysis.measures.Measures`);
 - ``chapter.stage``, ``chapter.activities``, ``chapter.analyses``: what this stage collected;
 - ``chapter.show(obj)``: a table or figure, then its provenance line;
-- ``chapter.glue(name, value)``: a number for the prose, through disclosure control;
+- ``chapter.glue(name, value)``: a number for the prose, through disclosure control, marked
+  with its origin;
 - ``chapter.not_applicable(text)``: the short note a section shows when its data are absent.
 """
 
@@ -156,14 +157,30 @@ class Chapter:
             return f"<{self.threshold}"
         return str(value)
 
-    def glue(self, name: str, value) -> None:
-        """Glue a number (or text) for the prose, as ``{glue:text}`name```.
+    def glue(
+        self, name: str, value, records: bool = False, hidden: str | None = None, people=None
+    ) -> None:
+        """Glue a number (or text) for the prose, as ``{glue:text}`name```, marked with its origin.
 
-        Counts of people pass through disclosure control (:meth:`shown_number`).
+        Counts of people pass through disclosure control first (:meth:`shown_number`): a hidden
+        count shows only its marker. A measured value (from ``chapter.measures``) then carries
+        its origin's mark, as in the tables (:mod:`compendium.presentation.origin`); so does a
+        number the chapter computed from the package's records when ``records`` is true. Other
+        values (text, counts of this compendium's own files, rows and checks) carry none.
+        ``hidden`` replaces that text (a table's secondary suppression hid the value, or the
+        caller worked out the text itself). A count of people (a value with ``.people``, or
+        ``people=True`` for text made from one) is glued with ``compendium: {people: true}`` in
+        its output's metadata, so a check of the built book can find every count of people the
+        prose shows.
         """
         from myst_nb import glue
 
-        glue(name, self.shown_number(value), display=False)
+        from compendium.presentation.origin import glued_text
+
+        text = hidden if hidden is not None else glued_text(self, value, records)
+        if people is None:
+            people = getattr(value, "people", None) is not None
+        glue(name, _Glued(text, people), display=False)
 
     def glue_breakdown(self, breakdown, rows: pd.DataFrame) -> None:
         """Glue every count of a breakdown for the prose, as ``<code>_<column>``.
@@ -172,19 +189,58 @@ class Chapter:
         and ``<parent>_overlap_<...>`` (how much larger that sum is than the parent's own count,
         because a person or passage coded under two children counts once for the parent).
         """
-        for row in rows.itertuples(index=False):
+        from compendium.analysis.disclosure import marker
+        from compendium.presentation.origin import combined_origin, origin_mark
+        from compendium.presentation.sections import breakdown_shown
+
+        hidden = breakdown_shown(self, rows)
+        for i, row in enumerate(rows.itertuples(index=False)):
             for column in ("sources", "references", "percent"):
                 if column in rows.columns:
-                    self.glue(f"{row.code_id}_{column}", getattr(row, column))
+                    value = getattr(row, column)
+                    self.glue(f"{row.code_id}_{column}", value, hidden=hidden[column][i])
         children, parent = rows.iloc[:-1], rows.iloc[-1]
         for column in ("sources", "references"):
             total = int(sum(int(v) for v in children[column]))
-            self.glue(f"{breakdown.code}_children_{column}", total)
-            self.glue(f"{breakdown.code}_overlap_{column}", total - int(parent[column]))
+            # Computed from the counts shown: derived when each of them is published.
+            mark = origin_mark(combined_origin(self, [*children[column], parent[column]]))
+            # With a child hidden, the children's sum (or the overlap, with the parent's own
+            # count) would give it back: both are hidden too.
+            withheld = marker(self.threshold) if any(hidden[column][:-1]) else None
+            people = getattr(parent["sources"], "people", None) if column == "sources" else None
+            for part, count in (("children", total), ("overlap", total - int(parent[column]))):
+                counted = _Counted(count, people)
+                shown = withheld or self.shown_number(counted)
+                text = f"{count}{mark}" if shown == str(count) else shown
+                self.glue(f"{breakdown.code}_{part}_{column}", counted, hidden=text)
 
     def not_applicable(self, text: str) -> NotApplicable:
         """Return the short note a section shows when the package has no data for it."""
         return NotApplicable(text)
+
+
+class _Glued(str):
+    """What :meth:`Chapter.glue` glues: the text the prose shows, marked when it counts people."""
+
+    def __new__(cls, text: str, people: bool):
+        made = super().__new__(cls, text)
+        made.text = str(text)
+        made.counts_people = people
+        return made
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        metadata = {"compendium": {"people": True}} if self.counts_people else {}
+        # repr, as IPython shows a str: myst-nb's glue role reads it back with literal_eval
+        return {"text/plain": repr(self.text)}, metadata
+
+
+class _Counted(int):
+    """A count worked out from counts of people (a sum, a difference), itself one of people."""
+
+    def __new__(cls, value: int, people):
+        made = super().__new__(cls, value)
+        made.people = None if people is None else int(value)
+        return made
 
 
 class NotApplicable:

@@ -20,9 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from compendium.analysis.disclosure import is_small, marker
+from compendium.analysis.disclosure import cells_to_hide, marker
 from compendium.analysis.themes import analysis_codes
 from compendium.presentation.html import escape
+from compendium.presentation.sections import flow_boxes, flow_hidden, theme_hidden
 
 PALETTE = "colorblind"
 #: Colour-blind-safe qualitative colours (plotly's "Safe" palette).
@@ -98,9 +99,9 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(str(text), width)) or str(text)
 
 
-def _masked(values, threshold: int) -> list:
-    """Return counts with small ones (people) as None, so nothing draws them."""
-    return [None if is_small(int(v), threshold) else int(v) for v in values]
+def _masked(values, hidden: set[int]) -> list:
+    """Return counts with the hidden ones (see analysis.disclosure) as None: nothing draws them."""
+    return [None if i in hidden else int(v) for i, v in enumerate(values)]
 
 
 # --------------------------------------------------------------------------- themes
@@ -114,11 +115,17 @@ def theme_counts(chapter, analysis: str) -> AccessibleFigure:
     codes = analysis_codes(chapter.study.codes, analysis)
     main = codes[codes["parent_id"].isna()]
     m = chapter.measures
+    sources = [int(m.sources(c)) for c in main["code_id"]]
+    references = [int(m.references(c)) for c in main["code_id"]]
+    # the same decision as the theme table: a small source, and a reference count pinning one
+    flags = [theme_hidden(chapter, analysis)[c] for c in main["code_id"]]
+    hidden_s = {i for i, f in enumerate(flags) if f[0]}
+    hidden_r = {i for i, f in enumerate(flags) if f[1]}
     frame = pd.DataFrame(
         {
             "theme": [_wrap(t, 34) for t in main["name"]],
-            "sources": _masked([m.sources(c) for c in main["code_id"]], chapter.threshold),
-            "references": [int(m.references(c)) for c in main["code_id"]],
+            "sources": _masked(sources, hidden_s),
+            "references": _masked(references, hidden_r),
         }
     )
     fig, axes = plt.subplots(
@@ -136,7 +143,9 @@ def theme_counts(chapter, analysis: str) -> AccessibleFigure:
         ax.set_ylabel("Main theme" if ax is axes[0] else "")
     fig.suptitle(f"{chapter.label(analysis)}: main themes")
     hidden = (
-        " Sources below the small-cell threshold are not drawn." if chapter.threshold > 1 else ""
+        " Sources below the small-cell threshold, and reference counts that would give one away, are not drawn."
+        if chapter.threshold > 1
+        else ""
     )
     return AccessibleFigure(
         fig,
@@ -154,11 +163,15 @@ def codebook_sunburst(chapter, analysis: str) -> AccessibleFigure:
     has_children = set(parent_of.values())
     m = chapter.measures
     references = [int(m.references(c)) for c in codes["code_id"]]
-    sources = [m.sources(c) for c in codes["code_id"]]
-    shown_sources = [
-        marker(chapter.threshold) if is_small(int(s), chapter.threshold) else str(int(s))
-        for s in sources
-    ]
+    sources = [int(m.sources(c)) for c in codes["code_id"]]
+    flags = [theme_hidden(chapter, analysis)[c] for c in codes["code_id"]]
+    hidden_s = {i for i, f in enumerate(flags) if f[0]}
+    hidden_r = {i for i, f in enumerate(flags) if f[1]}
+    mark = marker(chapter.threshold)
+    shown_sources = [mark if i in hidden_s else str(s) for i, s in enumerate(sources)]
+    shown_references = [mark if i in hidden_r else str(r) for i, r in enumerate(references)]
+    # A wedge's size is its references: a hidden count is drawn at the threshold's size.
+    sizes = [chapter.threshold if i in hidden_r else r for i, r in enumerate(references)]
 
     def top(code: str) -> str:
         while parent_of[code]:
@@ -172,11 +185,10 @@ def codebook_sunburst(chapter, analysis: str) -> AccessibleFigure:
             labels=[_wrap(t, 22).replace("\n", "<br>") for t in codes["name"]],
             parents=[parent_of[c] for c in codes["code_id"]],
             values=[
-                0 if c in has_children else r
-                for c, r in zip(codes["code_id"], references, strict=True)
+                0 if c in has_children else r for c, r in zip(codes["code_id"], sizes, strict=True)
             ],
             branchvalues="remainder",
-            customdata=list(zip(codes["name"], shown_sources, references, strict=True)),
+            customdata=list(zip(codes["name"], shown_sources, shown_references, strict=True)),
             hovertemplate="<b>%{customdata[0]}</b><br>sources: %{customdata[1]}<br>references: %{customdata[2]}<extra></extra>",
             marker={"colors": [SAFE[mains.index(top(c)) % len(SAFE)] for c in codes["code_id"]]},
             insidetextorientation="radial",
@@ -191,7 +203,12 @@ def codebook_sunburst(chapter, analysis: str) -> AccessibleFigure:
     return AccessibleFigure(
         fig,
         alt=f"Interactive sunburst of the codebook of {chapter.label(analysis)}: main themes in the inner ring, the codes beneath them outside, wedge size by coded passages.",
-        caption=f"Codebook of {chapter.label(analysis)}. Hover over a wedge for its sources and references; click to zoom into a theme.",
+        caption=f"Codebook of {chapter.label(analysis)}. Hover over a wedge for its sources and references; click to zoom into a theme."
+        + (
+            f" A wedge whose count is hidden ({mark}) is drawn at the size of {chapter.threshold}."
+            if hidden_r
+            else ""
+        ),
     )
 
 
@@ -238,109 +255,140 @@ def themes_by_group_role(chapter, analysis: str):
 # --------------------------------------------------------------------------- trial
 
 
-def _box(ax, x: float, y: float, lines: list[str], width: float) -> None:
-    """Draw a CONSORT box: each line wrapped on its own, centred at (x, y)."""
-    chars = max(int(width * 8), 16)
-    text = "\n".join(_wrap(line, chars) for line in lines)
-    ax.text(
-        x,
-        y,
-        text,
-        ha="center",
-        va="center",
-        fontsize=8.5,
-        bbox={"boxstyle": "square,pad=0.5", "facecolor": "white", "edgecolor": "black"},
-    )
+#: What a CONSORT box says for a count the data cannot inform: never a number.
+NOT_REPORTED = "not reported"
+
+
+def _count(chapter, values, used: set, hidden: bool) -> str:
+    """Return the count of a CONSORT box as ``n = ...``: measured counts added up, marked.
+
+    ``hidden`` (the flow's one disclosure decision, :func:`flow_hidden`) shows the marker
+    instead. One measured count keeps its own origin; a sum of several is ``derived`` when
+    every part is published or derived, else the package's own. The origin is added to
+    ``used``, for the caption's legend.
+    """
+    from compendium.presentation.origin import combined_origin, number_origin, origin_mark
+
+    if hidden:
+        return f"n = {marker(chapter.threshold)}"
+    values = list(values)
+    total = sum(int(v) for v in values)
+    if len(values) == 1:
+        origin = number_origin(chapter, values[0])
+    else:
+        # No count at all (nobody in the box) is the package's own zero, as is any other sum.
+        origin = combined_origin(chapter, values)
+    used.add(origin)
+    return f"n = {total}{origin_mark(origin)}"
 
 
 def trial_flow(chapter, flow: pd.DataFrame):
-    """Return a flow diagram of the trial laid out as CONSORT's (enrolment, allocation, follow-up, analysis).
+    """Return the trial's participant flow laid out as CONSORT's flow diagram, in HTML.
 
-    Boxes the data cannot inform (those assessed for eligibility, those who received the
-    allocated intervention) say "not reported", never a number; counts of people below the
-    threshold show the marker.
+    The layout is that of the CONSORT 2010 flow diagram, which its extension to randomised
+    pilot and feasibility trials keeps: enrolment (assessed for eligibility, excluded with
+    reasons, randomised), then one column per arm through allocation (allocated, received or
+    not the allocated intervention), follow-up (lost to follow-up with reasons, discontinued
+    intervention) and analysis (analysed, excluded from analysis with reasons). A study
+    without arms has one column, headed by those recruited and offered the intervention.
+
+    Counts come from ``flow`` (:func:`compendium.presentation.sections.participant_flow`):
+    a status whose people did not take part is a reason for loss to follow-up; one whose
+    people took part but were not analysed, a reason for exclusion from analysis
+    (:func:`compendium.presentation.sections.flow_boxes`). The flow table and this diagram
+    hide the same counts, boxes included (:func:`flow_hidden`). Each count carries its
+    origin's mark, explained in the caption. Boxes the data cannot inform (eligibility,
+    exclusions before randomisation, receipt of the intervention, discontinuation) say "not
+    reported", never a number.
+
+    It is drawn in HTML rather than as an image so that its text reflows: it stays legible on
+    a phone, in print and to a screen reader.
     """
-    import matplotlib.pyplot as plt
+    from compendium.presentation.html import fragment
+    from compendium.presentation.origin import legend_text
 
     if flow.empty or int(flow["participants"].iloc[0]) == 0:
         return chapter.not_applicable("the package records no trial allocation for this stage.")
-
-    def shown(value) -> str:
-        return (
-            marker(chapter.threshold)
-            if is_small(int(value), chapter.threshold)
-            else str(int(value))
-        )
-
     statuses = {s.id: s for s in chapter.descriptor.statuses}
-    recruited = flow[flow["step"] == "recruited"].iloc[0]
-    arms = flow[flow["step"] == "allocated"]
-    columns = list(arms.itertuples()) or [None]
-    fig, ax = plt.subplots(figsize=(4.2 * max(len(columns), 2) + 1.2, 7.2), layout="constrained")
-    ax.set_xlim(0, 10)
-    ax.set_ylim(0, 10)
-    ax.axis("off")
-    bands = (("Enrolment", 8.6), ("Allocation", 6.2), ("Follow-up", 3.9), ("Analysis", 1.4))
-    for label, y in bands:
-        ax.text(
-            0.05,
-            y,
-            label,
-            fontsize=9,
-            fontweight="bold",
-            ha="left",
-            va="center",
-            rotation=90,
-            bbox={"boxstyle": "round,pad=0.4", "facecolor": "#dbe9f6", "edgecolor": "#4a6fa5"},
+    arm_labels = {
+        a.id: a.label for a in (chapter.descriptor.trial.arms if chapter.descriptor.trial else ())
+    }
+    row_hidden, box_hidden = flow_hidden(chapter, flow)
+    boxes = flow_boxes(chapter, flow)
+    used: set[str] = set()
+
+    def row(i: int) -> str:
+        return _count(chapter, [flow["participants"].iloc[i]], used, row_hidden[i])
+
+    def box(key) -> str:
+        parts = [flow["participants"].iloc[i] for i in boxes[key]]
+        return _count(chapter, parts, used, box_hidden[key]) if parts else "n = 0"
+
+    steps = list(flow["step"])
+    recruited = steps.index("recruited")
+    arms = [(i, flow["arm"].iloc[i]) for i, step in enumerate(steps) if step == "allocated"]
+    randomised = bool(arms)
+    columns = arms or [(None, None)]
+    allocation, follow_up, analysis = [], [], []
+    given = "allocated" if randomised else "offered"
+    for position, arm in columns:
+
+        def reasons(key) -> list[str]:
+            return [f"{statuses[flow['status'].iloc[i]].label} ({row(i)})" for i in boxes[key]]
+
+        allocation.append(
+            {
+                "title": (
+                    f"Allocated to {arm_labels[arm]} ({row(position)})"
+                    if position is not None
+                    else f"Offered the intervention ({row(recruited)})"
+                ),
+                "lines": [
+                    f"Received the {given} intervention: {NOT_REPORTED}",
+                    f"Did not receive the {given} intervention: {NOT_REPORTED}",
+                ],
+            }
         )
-    first = "Randomised" if len(arms) else "Recruited"
-    _box(ax, 5.4, 9.4, ["Assessed for eligibility: not reported"], 4.5)
-    _box(ax, 5.4, 8.0, [f"{first} (n = {shown(recruited['participants'])})"], 4.5)
-    ax.annotate("", xy=(5.4, 8.35), xytext=(5.4, 9.05), arrowprops={"arrowstyle": "->"})
-    span = 8.8 / len(columns)
-    for i, arm in enumerate(columns):
-        x = 1.0 + span * (i + 0.5)
-        own = flow[flow["step"] == "followed up"]
-        if arm is not None:
-            own = own[own["arm"] == arm.arm]
-        pairs = list(zip(own["status"], own["participants"], strict=True))
-        lost = [
-            f"{statuses[s].label}: n = {shown(n)}" for s, n in pairs if not statuses[s].took_part
-        ]
-        followed = [
-            f"{statuses[s].label}: n = {shown(n)}"
-            for s, n in pairs
-            if statuses[s].took_part and statuses[s].analysed
-        ]
-        excluded = [
-            f"{statuses[s].label}: n = {shown(n)}"
-            for s, n in pairs
-            if statuses[s].took_part and not statuses[s].analysed
-        ]
-        ax.annotate("", xy=(x, 6.75), xytext=(5.4, 7.65), arrowprops={"arrowstyle": "->"})
-        allocation = (
-            [f"{arm.label} (n = {shown(arm.participants)})"]
-            if arm is not None
-            else ["Offered the intervention"]
+        follow_up.append(
+            {
+                "title": f"Lost to follow-up ({box((arm, 'lost'))})",
+                "lines": [f"Reason: {line}" for line in reasons((arm, "lost"))]
+                + [f"Discontinued the intervention: {NOT_REPORTED}"],
+            }
         )
-        _box(ax, x, 6.2, allocation + ["Received the allocated intervention: not reported"], span)
-        _box(ax, x, 3.9, ["Not followed up"] + (lost or ["none"]), span)
-        _box(
-            ax,
-            x,
-            1.4,
-            ["Followed up and analysed"]
-            + (followed or ["none"])
-            + (["Excluded from analysis"] + excluded if excluded else []),
-            span,
+        analysis.append(
+            {
+                "title": f"Analysed ({box((arm, 'analysed'))})",
+                "lines": [f"Excluded from analysis ({box((arm, 'excluded'))})"]
+                + [f"Reason: {line}" for line in reasons((arm, "excluded"))],
+            }
         )
-        for top, bottom in ((5.6, 4.45), (3.35, 2.0)):
-            ax.annotate("", xy=(x, bottom), xytext=(x, top), arrowprops={"arrowstyle": "->"})
-    fig.suptitle("Participant flow")
-    return AccessibleFigure(
-        fig,
-        alt="Flow diagram in the layout of the CONSORT extension for pilot trials: enrolment at the top, then one column per arm with allocation, follow-up and analysis boxes and their numbers of participants.",
-        caption="Participant flow laid out as the CONSORT 2010 extension to randomised pilot and feasibility trials recommends; boxes the data do not inform say 'not reported'.",
+    first = "Randomised" if randomised else "Recruited"
+    entered = f"{first} ({row(recruited)})"
+    caption = (
+        "Participant flow in the layout of the CONSORT 2010 flow diagram, as its extension to "
+        "randomised pilot and feasibility trials recommends. Boxes the data do not inform say "
+        "'not reported'."
+    )
+    return fragment(
+        "consort.html",
+        arms=len(columns),
+        enrolment={
+            "assessed": f"Assessed for eligibility (n = {NOT_REPORTED})",
+            "excluded": f"Excluded (n = {NOT_REPORTED})",
+            "reasons": [
+                f"Not meeting inclusion criteria: {NOT_REPORTED}",
+                f"Declined to participate: {NOT_REPORTED}",
+                f"Other reasons: {NOT_REPORTED}",
+            ],
+            "entered": entered,
+        },
+        phases=[
+            {"label": "Allocation", "boxes": allocation},
+            {"label": "Follow-up", "boxes": follow_up},
+            {"label": "Analysis", "boxes": analysis},
+        ],
+        caption=caption + legend_text(used),
     )
 
 
@@ -362,8 +410,11 @@ def sessions_attended(chapter, trial: pd.DataFrame):
         else int(known.max())
     )
     counts = known.value_counts().reindex(range(offered + 1), fill_value=0)
+    # The bars add up to the participants whose attendance is known, a number shown
+    # elsewhere: a lone hidden bar would be that number less the others.
+    hidden = cells_to_hide(list(counts), chapter.threshold)
     frame = pd.DataFrame(
-        {"sessions": counts.index, "participants": _masked(counts.to_numpy(), chapter.threshold)}
+        {"sessions": counts.index, "participants": _masked(counts.to_numpy(), hidden)}
     )
     fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
     sns.barplot(
@@ -374,7 +425,7 @@ def sessions_attended(chapter, trial: pd.DataFrame):
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title("Sessions attended")
     hidden = (
-        f" Bars of fewer than {chapter.threshold} people are not drawn."
+        f" Bars of fewer than {chapter.threshold} people, and any bar they could be worked out from, are not drawn."
         if chapter.threshold > 1
         else ""
     )
@@ -428,14 +479,17 @@ def survey_answers(chapter, items: pd.DataFrame, answers: pd.DataFrame):
     for ax, group in zip(axes[0], groups, strict=True):
         own = answers[answers["group"] == group]
         left = [0.0] * len(ordered)
-        for colour, value in zip(colours, scale_values, strict=True):
+        # Each item's answers add up to its respondents: hide as the survey table does.
+        hidden = {}
+        for item in ordered.itertuples():
+            given = own[(own["item_id"] == item.item_id) & own["response"].notna()]
+            counts = [int((given["response"] == value).sum()) for value in scale_values]
+            hidden[item.item_id] = (given, counts, cells_to_hide(counts, chapter.threshold))
+        for j, (colour, value) in enumerate(zip(colours, scale_values, strict=True)):
             shares = []
             for item in ordered.itertuples():
-                given = own[(own["item_id"] == item.item_id) & own["response"].notna()]
-                n = int((given["response"] == value).sum())
-                shares.append(
-                    0 if is_small(n, chapter.threshold) or given.empty else 100 * n / len(given)
-                )
+                given, counts, hide = hidden[item.item_id]
+                shares.append(0 if j in hide or given.empty else 100 * counts[j] / len(given))
             ax.barh(labels, shares, left=left, color=colour, edgecolor="white", label=value)
             left = [a + b for a, b in zip(left, shares, strict=True)]
         ax.set_xlim(0, 100)

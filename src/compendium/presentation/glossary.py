@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from compendium import paths
+from compendium.contract.descriptor import UNSAFE_MYST, UNSAFE_MYST_MESSAGE
 
 GENERAL_GLOSSARY = paths.RESOURCES_DIR / "glossary.yaml"
 ENTRY_KEYS = {"term", "also", "match", "definition"}
@@ -99,6 +100,8 @@ def load_entries(path: Path) -> list[Entry]:
         definition = str(item.get("definition") or "").strip()
         if not term or not definition:
             raise ValueError(f"{where}: 'term' and 'definition' are both required")
+        if UNSAFE_MYST.search(definition):
+            raise ValueError(f"{where}: {UNSAFE_MYST_MESSAGE}")
         also = tuple(str(name).strip() for name in item.get("also") or ())
         match = item.get("match")
         phrases = (term, *also) if match is None else tuple(str(p).strip() for p in match)

@@ -249,18 +249,26 @@ def files_display(chapter, files: pd.DataFrame):
         "provenance-files",
         "Files of the data package: rows, size in bytes and SHA-256",
     )
+    # A digest may break anywhere, so the table fits the column instead of scrolling.
+    shown = shown.set_properties(subset=["SHA-256"], **{"overflow-wrap": "anywhere"})
     shown.compendium_reads = set(files["file"])
     return shown
 
 
 def fields_display(chapter, fields: pd.DataFrame):
-    """Return :func:`schema_table` styled, credited to the package descriptor it summarises."""
-    from compendium.presentation.tables import style_table
+    """Return :func:`schema_table` as a sortable table, credited to the package descriptor it summarises.
 
-    shown = style_table(
-        fields.rename(columns=str.capitalize),
-        "provenance-fields",
-        "Every field of every table: type, constraints and keys (datapackage.json)",
+    Its names and allowed values are written as the package's files hold them (ids, not labels).
+    """
+    from compendium.presentation.tables import sortable_table, style_table
+
+    shown = sortable_table(
+        style_table(
+            fields.rename(columns=str.capitalize),
+            "provenance-fields",
+            "Every field of every table: type, constraints and keys (datapackage.json)",
+            literal=True,
+        )
     )
     shown.compendium_reads = {"datapackage.json"}
     return shown

@@ -33,8 +33,27 @@ from compendium.presentation.links import (
     decision_href,
     finding_href,
 )
-from compendium.presentation.origin import LEGEND, MARKS, WORDING_NOTES, wording_note
-from compendium.presentation.tables import NONE_MARK, downloadable_table, styled_table
+from compendium.presentation.origin import (
+    MARKS,
+    WORDING_NOTES,
+    hidden_text,
+    legend,
+    legend_text,
+    number_origin,
+    number_text,
+    origin_mark,
+    worded,
+    wording_note,
+)
+from compendium.presentation.origin import worded_list as worded_list  # for the chapters
+from compendium.presentation.sections import code_hidden
+from compendium.presentation.tables import (
+    LONG_TABLE_ROWS,
+    NONE_MARK,
+    downloadable_table,
+    styled_table,
+    with_class,
+)
 
 #: The TIDieR checklist's item "How well (actual)" (Hoffmann et al. 2014, item 12).
 TIDIER_ACTUAL = 12
@@ -72,78 +91,6 @@ def _reads(chapter, obj, *files: str):
 
 
 # --------------------------------------------------------------------------- origin marks
-
-
-def worded(text: object, wording: object) -> str:
-    """Return ``text`` followed by its wording's note in parentheses, e.g. ``(the paper's words)``."""
-    note = wording_note(wording)
-    return f"{text} ({note})" if note else str(text)
-
-
-def worded_list(texts, wordings, sep: str = "; ") -> str:
-    """Return texts joined by ``sep``: one note at the end when they share a wording, else one each."""
-    texts, wordings = list(texts), list(wordings)
-    if len(set(wordings)) == 1:
-        return worded(sep.join(map(str, texts)), wordings[0])
-    return sep.join(worded(t, w) for t, w in zip(texts, wordings, strict=True))
-
-
-def number_origin(chapter, value) -> str:
-    """Return the origin of a number shown on ``chapter``'s page.
-
-    A measured value that reproduces a row of ``published_figures`` has that row's origin. A
-    percentage of measured values is ``derived`` when every number it is computed from has an
-    origin the paper supports (published or derived); any other number is ``synthetic`` on a
-    synthetic package and ``from the data`` on a real one.
-    """
-    origin = getattr(value, "origin", None)
-    if origin:
-        return str(origin)
-    call = getattr(value, "call", None)
-    if call is not None and call.name == "percent":
-        parts = [v for _, v in call.kwargs if hasattr(v, "kwargs")]
-        origins = [chapter.measures.published.get(part, (None, None))[1] for part in parts]
-        if parts and all(o in ("published", "derived") for o in origins):
-            return "derived"
-    return "synthetic" if chapter.study.synthetic else "from the data"
-
-
-def origin_mark(origin: object) -> str:
-    """Return the mark of a number's origin: none when published, else ``‡``, ``*`` or ``†``."""
-    return MARKS.get(str(origin), "") if isinstance(origin, str) else ""
-
-
-def number_text(chapter, value, unit: str = "") -> str:
-    """Return a number as the page shows it: through disclosure control, then its origin's mark.
-
-    A count of people hidden by the small-cell rule shows only the marker (``<k``), which
-    carries no mark. ``unit`` follows the number and precedes the mark.
-    """
-    shown = chapter.shown_number(value)
-    if shown != str(value):
-        return shown
-    text = f"{shown} {unit}" if unit else shown
-    return f"{text}{origin_mark(number_origin(chapter, value))}"
-
-
-def glue_marked(chapter, name: str, value) -> None:
-    """Glue a study number for the prose with its origin's mark (:func:`number_text`)."""
-    chapter.glue(name, number_text(chapter, value))
-
-
-def legend_text(chapter, origins) -> str:
-    """Return the sentence (with a leading space) explaining the marks of ``origins``, or empty."""
-    used = set(origins)
-    parts = [LEGEND[o] for o in ("derived", "reconstructed", "synthetic") if o in used]
-    if not parts:
-        return ""
-    plain = "Unmarked numbers are published in the paper" if "published" in used else ""
-    return " " + "; ".join(p for p in [plain, *parts] if p) + "."
-
-
-def legend(chapter, values) -> str:
-    """Return :func:`legend_text` for the origins of measured ``values``."""
-    return legend_text(chapter, {number_origin(chapter, v) for v in values})
 
 
 def origin_legend(chapter):
@@ -308,10 +255,11 @@ def concept_evidence_rows(chapter, table_id: str, links: pd.DataFrame) -> pd.Dat
             continue
         for link in links[links["stage_id"] == stage_id].itertuples():
             count = measures.sources(link.code_id)
-            text = (
-                f"{worded(link.name, link.name_wording)}: "
-                f"{number_text(chapter, count, _unit(chapter, link.activity_id))}"
-            )
+            hidden = code_hidden(chapter, link.code_id)[0]
+            shown = hidden_text(chapter, count, hidden, _unit(chapter, link.activity_id))
+            if hidden:
+                shown += f" {_unit(chapter, link.activity_id)}"
+            text = f"{worded(link.name, link.name_wording)}: {shown}"
             result.append((link.concept_id, stage_id, "code", text, count))
     frame = pd.DataFrame(result, columns=["concept_id", "stage_id", "kind", "text", "value"])
     order = {c: i for i, c in enumerate(concepts["concept_id"])}
@@ -419,10 +367,12 @@ def summary_table(chapter, table_id: str, selected: pd.DataFrame):
     frame = build(chapter, table_id, selected)
     caption = (
         f"{table.title}. {table.caption}. Rebuilt from the data package; each line ends with a "
-        "note of where its wording comes from."
-        + legend_text(chapter, frame.attrs.get("origins", ()))
+        "note of where its wording comes from." + legend_text(frame.attrs.get("origins", ()))
     )
-    shown = downloadable_table(frame, f"summary-{table.id}", caption)
+    # A long table (the decisions of a specifications table) can be sorted and filtered.
+    shown = downloadable_table(
+        frame, f"summary-{table.id}", caption, sortable=len(frame) > LONG_TABLE_ROWS
+    )
     return _reads(chapter, shown, "study.yaml", *files)
 
 
@@ -468,7 +418,7 @@ def stage_overview(chapter) -> object:
     caption = (
         f"The study's stages in order, the phase of the {framework} each belongs to, and what each "
         "collected, with the sample size the study reports for it."
-        + legend_text(chapter, set(activities["n_origin"].dropna()))
+        + legend_text(set(activities["n_origin"].dropna()))
     )
     return _reads(
         chapter,
@@ -532,13 +482,14 @@ def _code_evidence(chapter, code_id: str) -> str:
     if code_id not in codes.index:
         return f"Code {code_id} (not in codes.csv)"
     sources, references = measures.sources(code_id), measures.references(code_id)
-    shown_sources = number_text(chapter, sources, "sources")
-    shown_references = number_text(chapter, references, "references")
-    if shown_sources == chapter.shown_number(sources) != str(sources):
+    # the theme table's decision: a hidden source, and a reference count that would pin one
+    hide_sources, hide_references = code_hidden(chapter, code_id)
+    shown_sources = hidden_text(chapter, sources, hide_sources, "sources")
+    shown_references = hidden_text(chapter, references, hide_references, "references")
+    if hide_sources:
         shown_sources += " sources"
-        # One reference pins its source count down: a hidden source count hides small references.
-        if references < chapter.threshold:
-            shown_references = f"{chapter.shown_number(sources)} references"
+    if hide_references:
+        shown_references += " references"
     name = worded(codes.at[code_id, "name"], codes.at[code_id, "name_wording"])
     return f"Code {code_id} \u201c{name}\u201d: {shown_sources}, {shown_references}"
 
@@ -763,11 +714,22 @@ def delivery(chapter, activity: str) -> pd.DataFrame:
     return frame
 
 
-def _percent_text(chapter, count, percent) -> str:
+def _delivery_hidden(chapter, counts: list) -> set[int]:
+    """Return which attendance counts to hide: they add up to those analysed, who are shown."""
+    from compendium.analysis.disclosure import cells_to_hide
+
+    return cells_to_hide([int(c) for c in counts], chapter.threshold)
+
+
+def _percent_text(chapter, count, percent, hidden: bool = False) -> str:
     """Return a percentage with its mark, e.g. ``11%‡``; hidden, unmarked, when its count is."""
-    hidden = chapter.shown_number(count)
-    if hidden != str(count):
-        return hidden
+    if hidden:
+        from compendium.analysis.disclosure import marker
+
+        return marker(chapter.threshold)
+    shown = chapter.shown_number(count)
+    if shown != str(count):
+        return shown
     return f"{percent}%{origin_mark(number_origin(chapter, percent))}"
 
 
@@ -782,11 +744,13 @@ def delivery_display(chapter, activity: str | None, taken_up: pd.DataFrame | Non
     if activity is None or taken_up is None or taken_up.empty:
         return chapter.not_applicable("no analysed participant has attendance recorded.")
     counts, percents = list(taken_up["participants"]), list(taken_up["percent"])
+    hidden = _delivery_hidden(chapter, counts)
     shown = pd.DataFrame(
         {
-            "Participants": [number_text(chapter, n) for n in counts],
+            "Participants": [hidden_text(chapter, n, i in hidden) for i, n in enumerate(counts)],
             "% of those analysed": [
-                _percent_text(chapter, n, p) for n, p in zip(counts, percents, strict=True)
+                _percent_text(chapter, n, p, i in hidden)
+                for i, (n, p) in enumerate(zip(counts, percents, strict=True))
             ],
         },
         index=pd.Index(taken_up["attendance"], name="Attendance"),
@@ -795,9 +759,10 @@ def delivery_display(chapter, activity: str | None, taken_up: pd.DataFrame | Non
         f"How the analysed participants of {chapter.label(activity)} took the intervention up."
         + legend(chapter, counts + percents)
     )
+    styler = with_class(styled_table(shown, "delivery", caption), "compendium-counts")
     return _reads(
         chapter,
-        downloadable_table(shown, "delivery", caption),
+        downloadable_table(shown, "delivery", caption, shown=styler),
         "participants.csv",
         "attendance.csv",
         "activities.csv",
@@ -827,7 +792,8 @@ def quantity(chapter, component_id: str) -> str:
 def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None = None):
     """Return the intervention as an HTML table of its TIDieR items.
 
-    Each item lists its components (parts nested beneath their parent), each with the id
+    Each item's row has the id ``tidier-item-<number>``, so the TIDieR checklist page (and any
+    other) can link to it. Each item lists its components (parts nested beneath their parent), each with the id
     ``anchor("component", id)``, its quantity and the decisions that shaped it (linked to the
     trace page when the package has the trace module). Item 12, "How well (actual)", also
     lists the trial's delivery (:func:`delivery`) when ``taken_up`` is given. Every text carries
@@ -838,11 +804,18 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
         return _missing(chapter, "intervention", "The TIDieR description")
     components = study.components
     shaped: dict[str, list[str]] = {}
+    notes: dict[str, str] = {}
     if study.has("decisions"):
         from compendium.analysis.trace import ordered_decisions
 
         made = ordered_decisions(study.decisions).dropna(subset=["component_id"])
         shaped = made.groupby("component_id", sort=False)["decision_id"].agg(list).to_dict()
+        # A decision not in the paper's words says so where its id is shown.
+        notes = {
+            d: wording_note(w)
+            for d, w in zip(made["decision_id"], made["wording"], strict=True)
+            if w != "verbatim"
+        }
 
     origins: set[str] = set()
 
@@ -858,7 +831,8 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
             "amount": amount,
             "description": worded(c.description, c.wording),
             "decisions": [
-                {"id": d, "href": decision_href(d)} for d in shaped.get(c.component_id, [])
+                {"id": d, "href": decision_href(d), "note": notes.get(d, "")}
+                for d in shaped.get(c.component_id, [])
             ],
             "parts": [describe(p) for p in parts.itertuples()],
         }
@@ -876,6 +850,7 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
         if item.item == TIDIER_ACTUAL and taken_up is not None and len(taken_up):
             analysed = taken_up.attrs.get("analysed")
             counts, percents = list(taken_up["participants"]), list(taken_up["percent"])
+            hidden = _delivery_hidden(chapter, counts)
             origins |= {number_origin(chapter, v) for v in [analysed, *counts, *percents]}
             entry["delivery"] = {
                 "title": (
@@ -883,8 +858,11 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
                     "participants analysed:"
                 ),
                 "lines": [
-                    f"{label}: {number_text(chapter, n)} ({_percent_text(chapter, n, p)})"
-                    for label, n, p in zip(taken_up["attendance"], counts, percents, strict=True)
+                    f"{label}: {hidden_text(chapter, n, i in hidden)} "
+                    f"({_percent_text(chapter, n, p, i in hidden)})"
+                    for i, (label, n, p) in enumerate(
+                        zip(taken_up["attendance"], counts, percents, strict=True)
+                    )
                 ],
             }
         items.append(entry)
@@ -898,8 +876,8 @@ def tidier(chapter, taken_up: pd.DataFrame | None = None, activity: str | None =
         fragment(
             "tidier.html",
             caption=(
-                "The intervention by TIDieR item, each component with the decisions that shaped it."
-                + legend_text(chapter, origins)
+                "The intervention by TIDieR item, each component with the decisions that shaped it "
+                "(a decision not in the paper's words is noted)." + legend_text(origins)
             ),
             items=items,
             empty=NONE_MARK,
@@ -948,9 +926,8 @@ def reproduction_shown(chapter, table: pd.DataFrame):
 
     present = _present(chapter)
     reads = {"published_figures.csv"} | files_read(table["expression"], present)
-    return _reads(
-        chapter, downloadable_table(reproduction_display(table), "reproduction", caption), *reads
-    )
+    shown = downloadable_table(reproduction_display(table), "reproduction", caption, sortable=True)
+    return _reads(chapter, shown, *reads)
 
 
 def reproduction_by_origin(chapter, table: pd.DataFrame, by_origin: pd.DataFrame):
@@ -971,5 +948,8 @@ def reproduction_by_origin(chapter, table: pd.DataFrame, by_origin: pd.DataFrame
     from compendium.analysis.reproduction import files_read
 
     reads = {"published_figures.csv"} | files_read(table["expression"], _present(chapter))
-    styler = styled_table(shown.reset_index(), "reproduction-by-origin", caption, hide_index=True)
+    styler = with_class(
+        styled_table(shown.reset_index(), "reproduction-by-origin", caption, hide_index=True),
+        "compendium-counts",
+    )
     return _reads(chapter, styler, *reads)

@@ -1,0 +1,140 @@
+"""The whole book built on a package whose every free-text field carries a script payload.
+
+Every page is opened in Chromium: no dialog may open (``alert`` is what every payload calls),
+and no element or attribute that only a payload could have made may be in the DOM; the
+payloads must still be on the pages, as text, or the test would prove nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import csv
+import functools
+import http.server
+import io
+import re
+import threading
+
+import pytest
+
+from compendium import paths
+from compendium.presentation.tables import FORMULA_START
+
+from .conftest import _QuietHandler, chromium, discover_pages
+from .hostile_package import PAYLOAD_SELECTORS, payload_package
+from .whole_book import build_book
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+# Elements made from a payload, and attributes that run script, found in the page's DOM.
+SURVIVORS_JS = """
+(selectors) => {
+  const found = selectors.flatMap((s) => [...document.querySelectorAll(s)].map(
+    (el) => s + ': ' + el.outerHTML.slice(0, 120)));
+  for (const el of document.querySelectorAll('*')) {
+    for (const attribute of el.attributes) {
+      if (attribute.name.startsWith('on') && attribute.value.includes('alert')) {
+        found.push(el.tagName + '[' + attribute.name + ']');
+      }
+    }
+  }
+  // A script a payload made holds nothing but the call (plotly's own scripts hold the
+  // payloads as JSON strings, which is data).
+  for (const script of document.querySelectorAll('script')) {
+    if (/^\\s*(parent\\.)?alert\\(\\d+\\)\\s*$/.test(script.textContent)) {
+      found.push('script: ' + script.textContent);
+    }
+  }
+  return {found, text: document.body.textContent.includes('onerror=alert(')};
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def payload_book(tmp_path_factory):
+    root = tmp_path_factory.mktemp("payload-book")
+    carried = payload_package(paths.data_dir(), root / "data")
+    assert carried > 1000  # every label, name, statement, excerpt... of the package
+    return build_book(root / "book", root / "data")
+
+
+async def _visit_all(base: str, pages: list[str], profile) -> dict:
+    results = {}
+    async with chromium(profile) as context:
+        for name in pages:
+            page = await context.new_page()
+            dialogs = []
+
+            async def on_dialog(dialog, dialogs=dialogs):
+                dialogs.append(dialog.message)
+                await dialog.dismiss()
+
+            page.on("dialog", on_dialog)
+            await page.goto(base + name, wait_until="load")
+            if name.startswith("search.html"):
+                # results are drawn after the index loads, one by one
+                await page.wait_for_selector("p.search-summary", timeout=20_000)
+                await page.wait_for_timeout(1500)
+            await page.wait_for_timeout(500)  # scripts that run after load, plotly's drawing
+            facts = await page.evaluate(SURVIVORS_JS, list(PAYLOAD_SELECTORS))
+            results[name] = {"dialogs": dialogs, **facts}
+            await page.close()
+    return results
+
+
+def test_no_payload_runs_or_survives_as_markup_on_any_page(payload_book, tmp_path):
+    # every page, and the search page showing results for the payloads' words
+    pages = [*discover_pages(payload_book), "search.html?q=alert", "search.html?q=onerror"]
+    handler = functools.partial(_QuietHandler, directory=str(payload_book))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}/"
+        results = asyncio.run(_visit_all(base, pages, tmp_path / "profile"))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert len(pages) >= 16, pages
+    print(f"payload book: {len(pages)} pages visited")
+    fired = {name: r["dialogs"] for name, r in results.items() if r["dialogs"]}
+    survived = {name: r["found"] for name, r in results.items() if r["found"]}
+    assert not fired, f"dialogs opened: {fired}"
+    assert not survived, f"payload markup in the DOM: {survived}"
+    shown = [name for name, r in results.items() if r["text"]]
+    assert len(shown) >= 12, f"the payloads should show as text on most pages, not only {shown}"
+    print(f"payload book: {len(pages)} pages scanned, 0 dialogs, payload text on {len(shown)}")
+
+
+def csv_downloads(html: str) -> dict[str, list[list[str]]]:
+    """Return every CSV download of a page (``data:text/csv`` links): file name -> rows."""
+    found = {}
+    pattern = r'<a download="([^"]+)" href="data:text/csv;base64,([A-Za-z0-9+/=]+)"'
+    for name, payload in re.findall(pattern, html):
+        text = base64.b64decode(payload).decode("utf-8")
+        found[name] = list(csv.reader(io.StringIO(text)))
+    return found
+
+
+def test_no_csv_download_holds_a_formula(payload_book):
+    downloads = {}
+    for page in discover_pages(payload_book):
+        for name, rows in csv_downloads((payload_book / page).read_text("utf-8")).items():
+            downloads[f"{page}: {name}"] = rows
+    # the paper's tables, the trace's checks, the findings not acted on, the delivery of the
+    # intervention and the reproduction table: every download path
+    names = {key.split(": ")[1] for key in downloads}
+    assert {"trace-not-acted-on.csv", "reproduction.csv", "summary-table1.csv"} <= names, names
+    formulas = {
+        key: cell
+        for key, rows in downloads.items()
+        for row in rows
+        for cell in row
+        if cell.startswith(FORMULA_START)
+    }
+    assert not formulas, formulas
+    # and the payloads' formulas are there, neutralised
+    quoted = [cell for rows in downloads.values() for row in rows for cell in row]
+    assert any(cell.startswith("'=HYPERLINK(") for cell in quoted)
+    assert any(cell.startswith("'@SUM(1)") for cell in quoted)

@@ -1,0 +1,51 @@
+"""Build this study's whole book, as ``make book`` does, in a folder of its own on any package.
+
+The book's sources (``_config.yml``, ``_toc.yml``, ``book/``) are copied into the folder, so
+the build's caches and HTML stay there and the project's own ``_build`` is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from compendium import paths
+
+from .conftest import book_command
+
+
+def build_book(root: Path, data: Path, **environment: str) -> Path:
+    """Build the book into ``root`` on the package ``data``; return its HTML folder.
+
+    ``environment`` adds variables (e.g. ``COMPENDIUM_SMALL_CELL="5"``). Raises
+    AssertionError with the build's last output when a step fails.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copyfile(paths.ROOT / name, root / name)
+    shutil.copytree(paths.ROOT / "book", root / "book", dirs_exist_ok=True)
+    env = {
+        **os.environ,
+        **environment,
+        "COMPENDIUM_DATA": str(data),
+        "COMPENDIUM_ROOT": str(root),
+    }
+    steps = [
+        [sys.executable, "-m", "compendium.build.execution", "--root", str(root)],
+        book_command(),
+    ]
+    for step in steps:
+        run = subprocess.run(
+            step,
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=1800,
+        )
+        assert run.returncode == 0, f"{' '.join(step[:3])} failed:\n{run.stdout[-6000:]}"
+    return root / "_build" / "html"
