@@ -15,8 +15,7 @@ import sys
 from html.parser import HTMLParser
 
 import pytest
-from conftest import executed_chapter
-from test_stage_chapters import execute, html_outputs, minimal_package
+from test_stage_chapters import html_outputs, minimal_package
 from test_study_chapters import glued
 
 from compendium.analysis.agreement import agreement_table
@@ -78,8 +77,8 @@ def shown(value, text: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", CHAPTERS)
-def test_the_section_shows_agreement_tables_figures(page, expected):
-    notebook = executed_chapter(page)
+def test_the_section_shows_agreement_tables_figures(page, expected, book_chapter):
+    notebook = book_chapter(page)
     html = html_outputs(notebook)
     values = glued(notebook)
     for analysis in CHAPTERS[page]:
@@ -112,11 +111,11 @@ def test_the_section_shows_agreement_tables_figures(page, expected):
 
 
 @pytest.mark.slow
-def test_this_studys_interviews_agree_as_the_specification_set_them():
-    values = glued(executed_chapter("service-user-interviews"))
+def test_this_studys_interviews_agree_as_the_specification_set_them(book_chapter):
+    values = glued(book_chapter("service-user-interviews"))
     assert (values["alpha_A2-INT"], values["kappa_A2-INT"]) == ("0.75", "0.75")
     assert values["double_coded_A2-INT"] == "79"
-    html = html_outputs(executed_chapter("pilot-trial"))
+    html = html_outputs(book_chapter("pilot-trial"))
     body = table_cells(html, "T_agreement-A5-INT")[1:]
     programme = next(cells for cells in body if cells[0] == "Programme structure")
     # Neither coder used the theme on the passages coded twice: no coefficient, and why.
@@ -125,7 +124,7 @@ def test_this_studys_interviews_agree_as_the_specification_set_them():
 
 
 @pytest.mark.slow
-def test_without_the_agreement_module_each_analysis_says_so(tmp_path, monkeypatch):
+def test_without_the_agreement_module_each_analysis_says_so(tmp_path, execute_once):
     data_dir = minimal_package(tmp_path)
     head = (
         "---\nkernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
@@ -133,7 +132,7 @@ def test_without_the_agreement_module_each_analysis_says_so(tmp_path, monkeypatc
         'chapter = Chapter.for_stage("4")\nstudy, measures = chapter.study, chapter.measures\n```\n\n'
     )
     section = (TEMPLATES_DIR / "sections" / "agreement.md").read_text(encoding="utf-8")
-    notebook = execute(head + section, data_dir, monkeypatch)
+    notebook = execute_once(head + section, data_dir)
     errors = [
         o for c in notebook.cells for o in c.get("outputs", []) if o["output_type"] == "error"
     ]

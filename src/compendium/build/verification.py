@@ -9,7 +9,7 @@ A change is reported as what a reader of the book would see change, one line eac
 
     service-user-interviews › table themes-A2-INT › Positive view › Sources: 31 → 30
     service-user-interviews › value A2-1.1.1_sources: 31 → 30
-    service-user-interviews › figure "CRT service-user interviews: codebook" › Positive view › values: 43 → 42
+    service-user-interviews › figure "Service-user interviews: codebook" › Positive view › values: 43 → 42
     service-user-interviews › code cell 7 › provenance: …codings.csv (dba72374),… → …codings.csv (0f2c4b9a),…
 
 then a closing line counting the chapters, tables, figures and values that changed. Table rows
