@@ -406,7 +406,7 @@ def _share_strings(values: np.ndarray, pools: dict[str, dict[str, str]], column:
     values are all distinct (a key, most likely) is left as read.
     """
     # A key's first values are all distinct: then hashing the whole chunk would be wasted.
-    if len(pd.unique(values[:SAMPLE_ROWS])) == min(len(values), SAMPLE_ROWS):
+    if len(values) >= SAMPLE_ROWS and len(pd.unique(values[:SAMPLE_ROWS])) == SAMPLE_ROWS:
         return values
     codes, uniques = pd.factorize(values)
     pool = pools.setdefault(column, {})
