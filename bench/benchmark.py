@@ -346,6 +346,8 @@ def main() -> int:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="compendium-bench-") as folder:
         copy = copy_repository(Path(folder) / "repo")
+        # Other work on the machine inflates every figure: say how busy it was.
+        load_start = os.getloadavg()
         print(f"bench: measuring in {copy} ({cores} cores)", flush=True)
         results["floor"], n_chapters = floor(copy)
         print("bench: floor measured", flush=True)
@@ -377,6 +379,14 @@ def main() -> int:
         validation = {scale: in_copy(copy, "--validate", str(scale)) for scale in SCALES}
         print("bench: validation measured", flush=True)
 
+    load_end = os.getloadavg()
+    print(
+        "\nload average (1, 5, 15 min) at start: "
+        + ", ".join(f"{x:.2f}" for x in load_start)
+        + "; at end: "
+        + ", ".join(f"{x:.2f}" for x in load_end)
+        + f" ({cores} cores: above {cores} means other work shared them)"
+    )
     cold, floor_s, render_s = results["cold"], results["floor"], results["render"]
     limit = floor_s / cores + render_s
     rows = [
