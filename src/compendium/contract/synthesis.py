@@ -1541,3 +1541,74 @@ def scaled_tables(
             frame[f["name"]] = frame[f["name"]].astype(PANDAS_DTYPES[f["type"]])
         frames[name] = frame.reset_index(drop=True)
     return frames
+
+
+def _frame_csv(frame, fields: list[dict]) -> bytes:
+    """Return a typed frame as package CSV: declared columns, empty for missing, lower-case booleans."""
+    text = frame[[f["name"] for f in fields]].copy()
+    for f in fields:
+        if f["type"] == "boolean":
+            text[f["name"]] = text[f["name"]].map({True: "true", False: "false"})
+    return text.to_csv(index=False, lineterminator="\n", na_rep="").encode("utf-8")
+
+
+def scaled_package_files(
+    n_segments: int,
+    n_participants: int | None = None,
+    seed: int = 2017,
+    spec_path: Path = DEFAULT_SPEC,
+) -> dict[str, bytes]:
+    """Return the files of a valid package with the core tables at any scale (for benchmarks).
+
+    The core tables come from :func:`scaled_tables`; around them are what makes them a package
+    the validator accepts: the specification's ``study.yaml``, its activities (each reported
+    size set to the scaled count, and left empty for units the scaled package does not hold),
+    coders, the focus groups the scaled people name, and ``datapackage.json``. Optional modules
+    other than trial attendance are left out: their rows name the specification's own people.
+
+    Returns
+    -------
+    dict of bytes
+        File name to content, as :func:`package_files` returns them.
+    """
+    import numpy as np
+    import pandas as pd
+
+    spec = load_spec(spec_path)
+    frames = scaled_tables(n_segments, n_participants, seed, spec_path)
+    real = build_tables(spec, seed)
+    people = frames["participants"]
+    tables: dict[str, Any] = dict(frames)
+    grouped = people.dropna(subset=["group_id"]).groupby("group_id", sort=False)
+    groups = grouped.agg(
+        activity_id=("activity_id", "first"),
+        role=("role", "first"),
+        site_id=("site_id", "first"),
+        size=("participant_id", "size"),
+    ).reset_index()
+    groups["label"] = "Scaled group " + pd.Series(np.arange(1, len(groups) + 1)).astype(str)
+    took_part = set(spec.descriptor.took_part)
+    counted = people[people["status"].isin(took_part)]
+    activities = pd.DataFrame(real["activities"])
+    sizes = {
+        "groups": groups.groupby("activity_id").size(),
+        "participants": counted.groupby("activity_id").size(),
+    }
+    # Reported sizes must equal what the package holds; units it doesn't hold have none.
+    reported = [
+        int(sizes[unit].get(activity, 0)) if unit in sizes else None
+        for activity, unit in zip(activities["activity_id"], activities["unit"], strict=True)
+    ]
+    activities["reported_n"] = pd.array(reported, dtype="Int64")
+    activities["n_origin"] = ["synthetic" if n is not None else None for n in reported]
+    tables["activities"] = activities
+    tables["coders"] = pd.DataFrame(real["coders"])
+    if len(groups):
+        tables["focus_groups"] = groups
+    metadata = {**spec.data["package"], "x-synthetic": {"generator": GENERATOR, "seed": seed}}
+    package = schema.package_descriptor(spec.descriptor, set(tables), metadata)
+    files = {DESCRIPTOR_FILE: spec.descriptor_bytes}
+    for resource in package["resources"]:
+        files[resource["path"]] = _frame_csv(tables[resource["name"]], resource["schema"]["fields"])
+    files[schema.PACKAGE_FILE] = schema.descriptor_text(package).encode("utf-8")
+    return files

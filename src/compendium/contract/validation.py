@@ -79,7 +79,9 @@ def package_problems(data_dir: Path) -> tuple[list[Problem], dict[str, pd.DataFr
     problems = values.run()
     if problems:
         return sorted(problems), None
-    problems = cross_table_problems(data_dir, files.descriptor, values.frames, files.package)
+    problems = cross_table_problems(
+        data_dir, files.descriptor, values.frames, files.package, values.rows
+    )
     return sorted(problems), (None if problems else values.frames)
 
 
@@ -106,6 +108,63 @@ def _depth(text: str) -> int:
         elif char in "]}":
             depth -= 1
     return deepest
+
+
+#: Bytes read at a time when a whole file is scanned, so a large file never sits whole in memory.
+CHUNK = 1 << 23
+
+
+def _chunks(path: Path):
+    """Yield a file's bytes in chunks of :data:`CHUNK`."""
+    with open(path, "rb") as handle:
+        yield from iter(lambda: handle.read(CHUNK), b"")
+
+
+def undecodable_byte(path: Path) -> tuple[int, int] | None:
+    """Return the line and value of the first byte that is not UTF-8 text, or None.
+
+    Decoded incrementally, chunk by chunk: a decoded copy of a file of a million rows would
+    cost hundreds of megabytes at the validator's peak. A leading byte-order mark is allowed.
+    """
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines = 0
+    with open(path, "rb") as handle:
+        if handle.read(3) != codecs.BOM_UTF8:
+            handle.seek(0)
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                # exc.object is the bytes the decoder held back (part of one character, so no
+                # newline) followed by this chunk.
+                in_chunk = exc.start - (len(exc.object) - len(chunk))
+                return newlines + chunk[: max(in_chunk, 0)].count(b"\n") + 1, exc.object[exc.start]
+            newlines += chunk.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:  # the file ends inside a character
+        return newlines + 1, exc.object[exc.start]
+    return None
+
+
+def is_blank(path: Path) -> bool:
+    """Return whether a UTF-8 file holds nothing but white space (read until it doesn't)."""
+    with open(path, encoding="utf-8-sig") as handle:
+        return all(not part.strip() for part in iter(lambda: handle.read(CHUNK), ""))
+
+
+def first_record_text(path: Path) -> str:
+    """Return the start of a UTF-8 file: enough lines to hold its first CSV record."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        text = ""
+        for line in handle:
+            text += line
+            # A header quoting a newline spans lines; one complete record is all we need.
+            if text.count('"') % 2 == 0:
+                break
+        return text
 
 
 def read_header(text: str) -> list[str]:
@@ -290,17 +349,15 @@ class _FileLayer:
         if not path.is_file():
             self.add(path, f"file is missing; expected columns {', '.join(expected)}")
             return
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            self.add(path, f"is not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded", line)
+        bad = undecodable_byte(path)
+        if bad is not None:
+            line, byte = bad
+            self.add(path, f"is not UTF-8: byte 0x{byte:02x} cannot be decoded", line)
             return
-        if not text.strip():
+        if is_blank(path):
             self.add(path, f"file is empty; expected a header row: {', '.join(expected)}")
             return
-        header = read_header(text)
+        header = read_header(first_record_text(path))
         padded = [h for h in header if h != h.strip()]
         for h in padded:
             self.add(path, f"column name {h!r} has spaces around it; expected {h.strip()!r}", 1)
@@ -343,6 +400,29 @@ def record_lines(text: str) -> np.ndarray:
     return np.asarray(starts, dtype=np.int64)
 
 
+#: Rows read at a time: each chunk's repeated strings are shared before the next is read.
+READ_ROWS = 1 << 17
+#: Rows of a chunk's column looked at first: if all differ, the column is taken for a key.
+SAMPLE_ROWS = 1 << 12
+
+
+def _share_strings(values: np.ndarray, pools: dict[str, dict[str, str]], column: str):
+    """Return a chunk's column with equal strings made one object, across chunks.
+
+    The CSV parser makes a new string object for nearly every cell; at 10^6 segments the
+    copies of a few thousand ids and codes cost hundreds of megabytes. A column whose first
+    values are all distinct (a key, most likely) is left as read.
+    """
+    # A key's first values are all distinct: then hashing the whole chunk would be wasted.
+    if len(values) >= SAMPLE_ROWS and len(pd.unique(values[:SAMPLE_ROWS])) == SAMPLE_ROWS:
+        return values
+    codes, uniques = pd.factorize(values)
+    pool = pools.setdefault(column, {})
+    shared = np.empty(len(uniques), dtype=object)
+    shared[:] = [pool.setdefault(u, u) for u in uniques]
+    return shared[codes]
+
+
 def read_text_frame(path: Path) -> pd.DataFrame:
     """Return a CSV file as a frame of strings, empty cells as ``""`` (no type guessing).
 
@@ -357,16 +437,31 @@ def read_text_frame(path: Path) -> pd.DataFrame:
         # A row longer than the header is an error, not a row with an index or a cut row.
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            frame = pd.read_csv(
+            reader = pd.read_csv(
                 path,
-                dtype=str,
+                dtype=object,
                 keep_default_na=False,
                 na_filter=False,
                 encoding="utf-8-sig",
                 index_col=False,
+                chunksize=READ_ROWS,
             )
+            with reader:
+                pools: dict[str, dict[str, str]] = {}
+                parts: dict[str, list[np.ndarray]] = {}
+                for chunk in reader:
+                    for column in chunk.columns:
+                        values = _share_strings(chunk[column].to_numpy(dtype=object), pools, column)
+                        parts.setdefault(column, []).append(values)
         except pd.errors.ParserWarning as warning:
             raise pd.errors.ParserError(str(warning)) from None
+    # Joined column by column, each chunk let go once joined: the peak holds one copy of the
+    # table's cells, not two or three (a frame of chunks, their concatenation, a cast of it).
+    columns = {}
+    for column in list(parts):
+        joined = np.concatenate(parts.pop(column))
+        columns[column] = pd.array(joined, dtype="str", copy=False)
+    frame = pd.DataFrame(columns, copy=False)
     if not _rows_as_wide_as_header(path, len(frame.columns)):
         raise pd.errors.ParserError("a row has fewer fields than the header")
     return frame.rename(columns=str.strip)
@@ -375,18 +470,30 @@ def read_text_frame(path: Path) -> pd.DataFrame:
 def _rows_as_wide_as_header(path: Path, width: int) -> bool:
     """Return whether no record has fewer fields than the header (pandas pads short rows).
 
-    Without quotes in the file, every line must hold ``width - 1`` commas, counted with numpy;
+    Without quotes in the file, every line must hold ``width - 1`` commas, counted with numpy
+    chunk by chunk (a cumulative count over every byte of a large file measured over 500 MB);
     with quotes, the records are read with the csv module.
     """
-    raw = path.read_bytes()
-    if b'"' in raw:
-        reader = csv.reader(io.StringIO(raw.decode("utf-8-sig")))
-        return all(len(record) >= width for record in reader if record)
-    data = np.frombuffer(raw, dtype=np.uint8)
-    newlines = np.flatnonzero(data == ord("\n"))
-    ends = np.append(newlines, len(data)) if len(data) and data[-1] != ord("\n") else newlines
-    commas = np.cumsum(data == ord(","))
-    per_line = np.diff(np.concatenate(([0], commas[ends - 1] if len(ends) else [])))
+    if any(b'"' in chunk for chunk in _chunks(path)):
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            return all(len(record) >= width for record in csv.reader(handle) if record)
+    commas_before_end, ends = [], []
+    offset = commas = 0
+    for chunk in _chunks(path):
+        data = np.frombuffer(chunk, dtype=np.uint8)
+        newlines = np.flatnonzero(data == ord("\n"))
+        comma_at = np.flatnonzero(data == ord(","))
+        commas_before_end.append(commas + np.searchsorted(comma_at, newlines))
+        ends.append(offset + newlines)
+        offset += len(data)
+        commas += len(comma_at)
+        last = data[-1]
+    if offset and last != ord("\n"):  # a last line without a newline ends at the file's end
+        commas_before_end.append(np.array([commas]))
+        ends.append(np.array([offset]))
+    ends = np.concatenate(ends) if ends else np.empty(0, np.int64)
+    counted = np.concatenate(commas_before_end) if commas_before_end else np.empty(0, np.int64)
+    per_line = np.diff(np.concatenate(([0], counted)))
     lengths = np.diff(np.concatenate(([-1], ends)))
     non_empty = lengths > 1
     return bool((per_line[non_empty] >= width - 1).all())
@@ -410,6 +517,21 @@ def ragged_row(path: Path) -> Problem:
     return Problem(display_path(path), None, None, "cannot be read as CSV")
 
 
+def duplicated_rows(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
+    """Return which rows repeat an earlier row's ``key`` (``DataFrame.duplicated``, faster).
+
+    Each column is factorised as plain objects (pandas' str dtype measured several times
+    slower at 10^6 rows) and the codes combined; factorised codes number values in order of
+    first appearance, so a row is new exactly when its code exceeds every code before it.
+    """
+    codes = np.zeros(len(frame), dtype=np.int64)
+    for column in key:
+        own, uniques = pd.factorize(frame[column].to_numpy(dtype=object))
+        codes, _ = pd.factorize(codes * len(uniques) + own)
+    seen = np.maximum.accumulate(np.concatenate(([-1], codes[:-1]))) if len(codes) else codes
+    return codes <= seen
+
+
 class _ValueLayer:
     def __init__(self, data_dir: Path, descriptor: Descriptor, package: dict):
         self.dir = data_dir
@@ -418,6 +540,9 @@ class _ValueLayer:
         self.frames: dict[str, pd.DataFrame] = {}
         self.lines: dict[str, np.ndarray] = {}
         self.problems: list[Problem] = []
+        #: Rows each foreign key's values point at, by (table, key, table, column): see
+        #: :meth:`_CrossTable.rows_of`, which reuses them.
+        self.rows: dict[tuple, np.ndarray] = {}
 
     def run(self) -> list[Problem]:
         for name in self.resources:
@@ -432,8 +557,11 @@ class _ValueLayer:
             self.check_fields(name, resource["schema"]["fields"])
         if self.problems:
             return self.problems
+        # Foreign keys first: they let a table share its targets' strings (see check_keys).
         for name, resource in self.resources.items():
-            self.check_keys(name, resource["schema"])
+            self.check_keys(name, resource["schema"], foreign=True)
+        for name, resource in self.resources.items():
+            self.check_keys(name, resource["schema"], foreign=False)
         return self.problems
 
     def line_of(self, name: str, rows: np.ndarray) -> np.ndarray:
@@ -531,10 +659,14 @@ class _ValueLayer:
                         lambda v, m=high: f"{v!r} is above the maximum {m:g}",
                     )
 
-    def check_keys(self, name: str, schema: dict) -> None:
+    def check_keys(self, name: str, schema: dict, foreign: bool) -> None:
+        """Check a table's foreign keys (``foreign``), or else its primary key."""
         frame = self.frames[name]
+        if foreign:
+            self.check_foreign_keys(name, schema)
+            return
         key = schema["primaryKey"]
-        doubled = frame.duplicated(subset=key, keep="first")
+        doubled = pd.Series(duplicated_rows(frame, key), index=frame.index)
         if doubled.any():
             first_line = dict(
                 zip(
@@ -564,12 +696,26 @@ class _ValueLayer:
                         path, None, key[0], f"... and {len(rows) - PER_CHECK} more duplicate keys"
                     )
                 )
+
+    def check_foreign_keys(self, name: str, schema: dict) -> None:
+        frame = self.frames[name]
         for fk in schema.get("foreignKeys", []):
             target = fk["reference"]["resource"] or name
             column, target_column = fk["fields"], fk["reference"]["fields"]
             values = frame[column]
-            known = self.frames[target][target_column]
-            dangling = (values != "") & ~values.isin(known)
+            known = pd.Index(self.frames[target][target_column])
+            if known.is_unique:  # as a primary key is, unless reported below
+                rows = known.get_indexer(values)
+                self.rows[(target, target_column, name, column)] = rows
+                dangling = (values != "") & (rows < 0)
+                # Hold the target's string objects instead of equal copies: at 10^6 segments
+                # the codings' own copies of the segment ids cost some 80 MB.
+                found = np.flatnonzero(rows >= 0)
+                shared = values.to_numpy(dtype=object).copy()
+                shared[found] = known.to_numpy(dtype=object)[rows[found]]
+                frame[column] = pd.array(shared, dtype=values.dtype)
+            else:
+                dangling = (values != "") & ~values.isin(known)
             self.report(
                 name,
                 column,
@@ -626,13 +772,18 @@ EVIDENCE_TABLES = {
 
 
 def cross_table_problems(
-    data_dir: Path, descriptor: Descriptor, tables: dict[str, pd.DataFrame], package: dict
+    data_dir: Path,
+    descriptor: Descriptor,
+    tables: dict[str, pd.DataFrame],
+    package: dict,
+    rows: dict[tuple, np.ndarray] | None = None,
 ) -> list[Problem]:
     """Return the problems that only show when tables (and the descriptor) are read together.
 
-    ``tables`` are the package's text frames (layer 2 passed); ``package`` its descriptor.
+    ``tables`` are the package's text frames (layer 2 passed); ``package`` its descriptor;
+    ``rows`` the rows layer 2 found each foreign key pointing at, if it kept them.
     """
-    checker = _CrossTable(Path(data_dir), descriptor, tables, package)
+    checker = _CrossTable(Path(data_dir), descriptor, tables, package, rows)
     for check in checker.checks():
         check()
     return checker.problems
@@ -640,7 +791,12 @@ def cross_table_problems(
 
 class _CrossTable:
     def __init__(
-        self, data_dir: Path, descriptor: Descriptor, tables: dict[str, pd.DataFrame], package: dict
+        self,
+        data_dir: Path,
+        descriptor: Descriptor,
+        tables: dict[str, pd.DataFrame],
+        package: dict,
+        rows: dict[tuple, np.ndarray] | None = None,
     ):
         self.dir = data_dir
         self.d = descriptor
@@ -648,6 +804,7 @@ class _CrossTable:
         self.package = package
         self.problems: list[Problem] = []
         self.lines: dict[str, np.ndarray] = {}
+        self.rows = dict(rows or {})
 
     def has(self, *names: str) -> bool:
         return all(n in self.t for n in names)
@@ -810,11 +967,29 @@ class _CrossTable:
                 seen.add(node)
                 node = parent.get(node, "")
 
+    def rows_of(self, table: str, key: str, source: str, column: str) -> np.ndarray:
+        """Return the row of ``table`` whose ``key`` equals each of ``source``'s ``column``.
+
+        -1 where none does. Looked up once (layer 2 looks up every foreign key) and
+        remembered: at 10^6 segments one lookup of string ids costs about half a second.
+        """
+        name = (table, key, source, column)
+        if name not in self.rows:
+            self.rows[name] = pd.Index(self.t[table][key]).get_indexer(self.t[source][column])
+        return self.rows[name]
+
+    @staticmethod
+    def at_rows(values: pd.Series, rows: np.ndarray, index: pd.Index) -> pd.Series:
+        """Return ``values`` at ``rows``, missing where a row is -1 (as ``Series.map`` gives)."""
+        taken = values.to_numpy(dtype=object)[rows]
+        taken[rows < 0] = np.nan
+        return pd.Series(taken, index=index, dtype=values.dtype)
+
     def segment_activity(self) -> pd.Series:
         """Return each segment's activity: its group's, else its speaker's."""
-        people = self.t["participants"].set_index("participant_id")["activity_id"]
-        seg = self.t["segments"]
-        by_person = seg["participant_id"].map(people)
+        people, seg = self.t["participants"], self.t["segments"]
+        speaker = self.rows_of("participants", "participant_id", "segments", "participant_id")
+        by_person = self.at_rows(people["activity_id"], speaker, seg.index)
         if not self.has("focus_groups"):
             return by_person
         groups = self.t["focus_groups"].set_index("group_id")["activity_id"]
@@ -822,7 +997,8 @@ class _CrossTable:
 
     def segments(self) -> None:
         seg = self.t["segments"]
-        people = self.t["participants"].set_index("participant_id")
+        people = self.t["participants"]
+        speaker = self.rows_of("participants", "participant_id", "segments", "participant_id")
         activities = self.t["activities"].set_index("activity_id")["method"]
         group_method = {m.id: m.group_sources for m in self.d.methods}
         activity = self.segment_activity()
@@ -842,7 +1018,7 @@ class _CrossTable:
                 f"{activity[i]} is not a group method; leave group_id empty",
             )
         analysed = set(self.d.analysed)
-        status = seg["participant_id"].map(people["status"])
+        status = self.at_rows(people["status"], speaker, seg.index)
         individual = person & ~group
         for i in seg.index[individual & ~status.isin(analysed)][:PER_CHECK]:
             self.add(
@@ -852,7 +1028,7 @@ class _CrossTable:
                 f"{seg.at[i, 'participant_id']} has status {status[i]}; only analysed participants' transcripts are coded",
             )
         if self.has("focus_groups"):
-            member_of = seg["participant_id"].map(people["group_id"])
+            member_of = self.at_rows(people["group_id"], speaker, seg.index)
             wrong = person & group & (member_of != seg["group_id"])
             for i in seg.index[wrong][:PER_CHECK]:
                 self.add(
@@ -862,7 +1038,9 @@ class _CrossTable:
                     f"speaker {seg.at[i, 'participant_id']} is not a member of {seg.at[i, 'group_id']}",
                 )
         codings = self.t["codings"]
-        uncoded = ~seg["segment_id"].isin(codings["segment_id"])
+        coded_segment = self.rows_of("segments", "segment_id", "codings", "segment_id")
+        # Layer 2 checked every coding's segment exists, so each row counts a real segment.
+        uncoded = np.bincount(coded_segment[coded_segment >= 0], minlength=len(seg)) == 0
         for i in seg.index[uncoded][:PER_CHECK]:
             self.add(
                 "segments",
@@ -871,9 +1049,7 @@ class _CrossTable:
                 f"{seg.at[i, 'segment_id']} has no coding in codings.csv",
             )
         code_activity = codings["code_id"].map(self.t["codes"].set_index("code_id")["activity_id"])
-        source_activity = codings["segment_id"].map(
-            pd.Series(activity.to_numpy(), index=seg["segment_id"])
-        )
+        source_activity = self.at_rows(activity, coded_segment, codings.index)
         for i in codings.index[code_activity != source_activity][:PER_CHECK]:
             self.add(
                 "codings",
@@ -911,15 +1087,16 @@ class _CrossTable:
                     "size",
                     f"{g['group_id']} has size {g['size']} but {got} participants name it",
                 )
-        activity = dict(zip(groups["group_id"], groups["activity_id"], strict=True))
-        for i, p in people[people["group_id"] != ""].iterrows():
-            if activity[p["group_id"]] != p["activity_id"]:
-                self.add(
-                    "participants",
-                    i,
-                    "group_id",
-                    f"group {p['group_id']} belongs to {activity[p['group_id']]}, not {p['activity_id']}",
-                )
+        # Compared column-wise: row by row took seconds at 10^5 participants.
+        named = people[people["group_id"] != ""]
+        owner = named["group_id"].map(groups.set_index("group_id")["activity_id"])
+        for i in named.index[(owner != named["activity_id"]).to_numpy()]:
+            self.add(
+                "participants",
+                i,
+                "group_id",
+                f"group {people.at[i, 'group_id']} belongs to {owner[i]}, not {people.at[i, 'activity_id']}",
+            )
 
     def quotes(self) -> None:
         people = self.t["participants"].set_index("participant_id")

@@ -1,0 +1,115 @@
+"""The large-package paths give what the plain ones give (no timings: `make bench` has them)."""
+
+from __future__ import annotations
+
+import codecs
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from compendium.analysis.themes import code_counts
+from compendium.contract import validation
+from compendium.contract.synthesis import scaled_package_files, scaled_tables
+
+
+def nvivo_reference(codes, segments, codings) -> pd.DataFrame:
+    """Sources and references by sets, code by code: slow, and plainly right."""
+    parent = dict(zip(codes["code_id"], codes["parent_id"], strict=True))
+    source = dict(
+        zip(
+            segments["segment_id"],
+            segments["group_id"].fillna(segments["participant_id"]),
+            strict=True,
+        )
+    )
+    refs = {c: set() for c in codes["code_id"]}
+    for segment, code in zip(codings["segment_id"], codings["code_id"], strict=True):
+        if segment not in source:
+            continue
+        while isinstance(code, str) and code in refs:
+            refs[code].add(segment)
+            code = parent[code]
+    return pd.DataFrame(
+        {
+            "sources": [len({source[s] for s in refs[c]}) for c in codes["code_id"]],
+            "references": [len(refs[c]) for c in codes["code_id"]],
+        },
+        index=pd.Index(codes["code_id"], name="code_id"),
+    )
+
+
+def test_code_counts_of_a_scaled_package_match_counting_by_sets():
+    tables = scaled_tables(4000, n_participants=300, seed=5)
+    codes, segments, codings = tables["codes"], tables["segments"], tables["codings"]
+    # Shuffled, so that the codings are not in segment order as a package's usually are.
+    codings = codings.sample(frac=1, random_state=1).reset_index(drop=True)
+    expected = nvivo_reference(codes, segments, codings)
+    pd.testing.assert_frame_equal(code_counts(codes, segments, codings), expected)
+    own = codes[codes["activity_id"] == codes["activity_id"].iloc[-1]]
+    pd.testing.assert_frame_equal(code_counts(own, segments, codings), expected.loc[own["code_id"]])
+
+
+def test_code_counts_sorts_pairs_when_the_grid_of_flags_would_be_too_large(monkeypatch):
+    tables = scaled_tables(3000, n_participants=200, seed=6)
+    args = tables["codes"], tables["segments"], tables["codings"]
+    flagged = code_counts(*args)
+    monkeypatch.setattr("compendium.analysis.themes.FLAG_CELLS", 0)
+    pd.testing.assert_frame_equal(code_counts(*args), flagged)
+
+
+@pytest.mark.parametrize("key", [["a"], ["a", "b"]])
+def test_duplicated_rows_is_pandas_duplicated(key):
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(
+        {
+            "a": rng.choice(["x", "y", "z", ""], 500).astype(object),
+            "b": rng.choice(["1", "2"], 500).astype(object),
+        }
+    ).astype("str")
+    expected = frame.duplicated(subset=key, keep="first").to_numpy()
+    assert (validation.duplicated_rows(frame, key) == expected).all()
+    assert not validation.duplicated_rows(frame.iloc[:0], key).any()
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5, 1 << 20])
+@pytest.mark.parametrize("bom", [b"", codecs.BOM_UTF8])
+def test_a_bad_byte_is_found_on_its_line_whatever_the_chunks(tmp_path, monkeypatch, chunk, bom):
+    monkeypatch.setattr(validation, "CHUNK", chunk)
+    path = tmp_path / "t.csv"
+    path.write_bytes(bom + "a,b\nx,é\n".encode() + b"y,\xc3\xff\nz,w\n")
+    assert validation.undecodable_byte(path) == (3, 0xC3)
+    path.write_bytes(bom + "a,b\nx,é\n".encode() + b"y,\xc3")  # ends inside a character
+    assert validation.undecodable_byte(path) == (3, 0xC3)
+    path.write_bytes(bom + "a,b\nx,é\n".encode())
+    assert validation.undecodable_byte(path) is None
+
+
+@pytest.mark.parametrize("chunk", [3, 1 << 20])
+def test_a_short_row_is_found_whatever_the_chunks(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(validation, "CHUNK", chunk)
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,c\n1,2,3\n\n4,5\n6,7,8", encoding="utf-8")
+    with pytest.raises(pd.errors.ParserError):
+        validation.read_text_frame(path)
+    path.write_text("a,b,c\n1,2,3\n\n4,5,6\n6,7,8", encoding="utf-8")
+    assert len(validation.read_text_frame(path)) == 3
+
+
+def test_reading_in_chunks_gives_the_plain_reading_with_shared_strings(tmp_path, monkeypatch):
+    monkeypatch.setattr(validation, "READ_ROWS", 7)
+    monkeypatch.setattr(validation, "SAMPLE_ROWS", 5)  # more than the 4 people: they repeat
+    path = tmp_path / "t.csv"
+    rows = [f"S{i},P{i % 4},{'' if i % 3 else 'G'}" for i in range(50)]
+    path.write_text("id,person,group\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    frame = validation.read_text_frame(path)
+    plain = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    pd.testing.assert_frame_equal(frame, plain)
+    people = frame["person"].to_numpy(dtype=object)
+    assert len({id(p) for p in people}) == 4  # one object per person, across chunks
+
+
+def test_a_scaled_package_is_valid(tmp_path):
+    for name, content in scaled_package_files(3000, n_participants=200, seed=4).items():
+        (tmp_path / name).write_bytes(content)
+    assert validation.validate_package(tmp_path) == []
