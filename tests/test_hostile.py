@@ -36,7 +36,11 @@ from compendium.analysis.disclosure import (
     suppress,
 )
 from compendium.cli import main
-from compendium.contract.descriptor import DEFAULT_SMALL_CELL_THRESHOLD, UNSAFE_MYST_MESSAGE
+from compendium.contract.descriptor import (
+    DEFAULT_SMALL_CELL_THRESHOLD,
+    UNSAFE_MYST_MESSAGE,
+    UNSAFE_TERM_MESSAGE,
+)
 from compendium.contract.loading import HASH_CHUNK, file_sha256
 from compendium.contract.validation import validate_package
 from compendium.contract.writing import write_atomically
@@ -148,6 +152,27 @@ def test_a_glossary_definition_cannot_hold_a_directive_or_the_raw_role(package_c
     descriptor.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     messages = [p.message for p in validate_package(package_copy)]
     assert messages == [UNSAFE_MYST_MESSAGE]
+
+
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [
+        ("term", "PSW\n\n<svg onload=alert(1)>"),
+        ("term", "PSW {raw}`<script>alert(1)</script>`"),
+        ("also", "peer worker\r\n```{raw} html"),
+    ],
+    ids=["line break in a term", "raw role in a term", "line break in another name"],
+)
+def test_a_glossary_term_is_one_line_without_the_raw_role(package_copy, key, name):
+    descriptor = package_copy / "study.yaml"
+    import yaml
+
+    data = yaml.safe_load(descriptor.read_text(encoding="utf-8"))
+    data["glossary"][0][key] = name if key == "term" else [name]
+    descriptor.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    problems = validate_package(package_copy)
+    assert [p.message for p in problems] == [UNSAFE_TERM_MESSAGE]
+    assert problems[0].path.endswith("study.yaml") and problems[0].line > 1
 
 
 # --------------------------------------------------------------------------- disclosure

@@ -2,7 +2,8 @@
 
 Counts of people are found by where they are, not by what the engine says about them:
 
-- tables, by their element id (``T_<id>``, fixed by ``style_table``) and column headers: the
+- tables, by their element id (``T_<id>``, fixed by ``style_table``; a great-tables table
+  sits in a ``div`` with that id) and column headers: the
   ``n`` columns of characteristics tables, ``Participants`` in flows, attendance and delivery,
   ``Sources`` in theme, breakdown and concept tables, every cell of survey and comparison
   tables, a sample size reported in participants; a group's ``(n = N)`` in a header; and a
@@ -127,6 +128,37 @@ def _table(table) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def _gt_table(table, table_id: str) -> tuple[list[str], list[list[str]]]:
+    """Return a great-tables table's column headers (spanner, then column) and its data rows.
+
+    Each data cell names its headers by id (``headers``): its column's (``<id>-c<j>``) and
+    its spanner's, whose label carries the group's ``(n = N)``.
+    """
+    labels = {th["id"]: th.get_text(" ", strip=True) for th in table.select("thead th[id]")}
+    column = re.compile(re.escape(table_id) + r"-c(\d+)$")
+    headers: dict[int, str] = {}
+    rows = []
+    for tr in table.select("tbody tr"):
+        cells = {}
+        for td in tr.find_all("td"):
+            ids = td.get("headers") or []
+            ids = ids.split() if isinstance(ids, str) else ids
+            found = [int(m.group(1)) for i in ids if (m := column.search(i))]
+            if not found:
+                continue
+            spanners = [labels[i] for i in ids if i in labels and not column.search(i)]
+            headers.setdefault(
+                found[0], " / ".join([*spanners, labels.get(f"{table_id}-c{found[0]}", "")])
+            )
+            cells[found[0]] = td.get_text(" ", strip=True)
+        if cells:
+            rows.append(cells)
+    width = max(headers) + 1 if headers else 0
+    return [headers.get(j, "") for j in range(width)], [
+        [cells.get(j, "") for j in range(width)] for cells in rows
+    ]
+
+
 def _plotly_figures(html: str) -> list[list[dict]]:
     figures = []
     for match in re.finditer(r'Plotly\.newPlot\(\s*"[^"]+",\s*(\[.*?\])\s*,\s*\{', html, re.S):
@@ -148,6 +180,14 @@ def scan_book(html_dir: Path, executed_dir: Path, threshold: int, pages: list[st
             scan.tables += 1
             headers, rows = _table(table)
             _check_rows(scan, f"{page} table {table['id'][2:]}", headers, rows, rules, threshold)
+        for table in soup.select("div[id^=T_] > table.gt_table"):
+            table_id = table.parent["id"]
+            rules = _rules(table_id[2:])
+            if rules is None:
+                continue
+            scan.tables += 1
+            headers, rows = _gt_table(table, table_id)
+            _check_rows(scan, f"{page} table {table_id[2:]}", headers, rows, rules, threshold)
         for link in soup.select('a[href^="data:text/csv;base64,"]'):
             name = link.get("download", "").removesuffix(".csv")
             rows = list(

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import html
 import os
 import posixpath
 import sys
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import yaml
+from markupsafe import Markup
 
 from compendium import __version__, paths
 from compendium.build.chromium import CHROMIUM_ARGS, require_chromium
@@ -207,7 +206,6 @@ def _title(article) -> str:
 def assemble(
     html_dir: Path,
     chapters: list[Chapter],
-    config: dict,
     page_numbers: dict[str, int] | None = None,
 ) -> tuple[str, dict[str, str]]:
     """Join the built pages into one printable HTML document.
@@ -218,8 +216,6 @@ def assemble(
         The built HTML book.
     chapters : list of Chapter
         The pages, in reading order (:func:`toc_chapters`).
-    config : dict
-        The book's ``_config.yml`` (title, author, footer text).
     page_numbers : dict, optional
         Contents anchor -> page number, from a first printing (:func:`link_targets`);
         without it the contents list has empty page numbers of the same width.
@@ -250,12 +246,8 @@ def assemble(
     contents = []
     numbers = page_numbers or {}
 
-    def entry(anchor: str, text: str, level: str) -> str:
-        number = numbers.get(anchor, "")
-        return (
-            f'<li class="toc-{level}"><a href="#{anchor}"><span class="toc-text">'
-            f'{html.escape(text)}</span><span class="toc-page">{number}</span></a></li>'
-        )
+    def entry(anchor: str, text: str, level: str) -> dict:
+        return {"anchor": anchor, "text": text, "level": level, "number": numbers.get(anchor, "")}
 
     body = []
     part = None
@@ -265,7 +257,7 @@ def assemble(
         if chapter.part != part:
             part = chapter.part
             if part:
-                contents.append(f'<li class="toc-part">{html.escape(part)}</li>')
+                contents.append({"text": part, "level": "part"})
         contents.append(entry(chapter.anchor, title, "chapter"))
         for section in article.select("section > section"):
             if section.get("id") and section.find("h2", recursive=False):
@@ -276,58 +268,41 @@ def assemble(
         article.name = "section"
         article["class"] = ["pdf-chapter", "bd-article"]
         article["id"] = chapter.anchor
-        body.append(str(article))
+        # The articles are the built book's own HTML, already escaped by Sphinx.
+        body.append(Markup(str(article)))
 
     first = soups[chapters[0]]
-    head = [
-        f'<link rel="stylesheet" href="{_file_uri(html_dir, chapters[0].docname + ".html", link["href"])}">'
+    page = chapters[0].docname + ".html"
+    stylesheets = [
+        _file_uri(html_dir, page, link["href"])
         for link in first.select('head link[rel="stylesheet"]')
     ]
-    head.append(f'<link rel="stylesheet" href="{PDF_STYLESHEET.resolve().as_uri()}">')
+    stylesheets.append(PDF_STYLESHEET.resolve().as_uri())
     plotly = first.select_one('head script[src*="plotly"]')
-    if plotly is not None:
-        head.append(
-            f'<script src="{_file_uri(html_dir, chapters[0].docname + ".html", plotly["src"])}"></script>'
-        )
     # The title and author are the study descriptor's, as in the HTML book (sphinx_ext).
     from compendium.contract.descriptor import read_descriptor
 
-    book = read_descriptor(paths.data_dir()).book
-    title = html.escape(book.title)
-    author = html.escape(book.author)
-    footer = str(config.get("html", {}).get("extra_footer", ""))
-    built = datetime.date.today().isoformat()
+    descriptor = read_descriptor(paths.data_dir())
+    book = descriptor.book
+    from compendium.build.sphinx_ext import footer_html, footer_text
+    from compendium.presentation.html import render
     from compendium.presentation.provenance import git_commit
 
-    document = f"""<!DOCTYPE html>
-<html lang="en" data-theme="light" data-mode="light">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-{chr(10).join(head)}
-</head>
-<body class="pdf-edition">
-<section class="pdf-title-page">
-  <h1 class="pdf-title">{title}</h1>
-  <p class="pdf-subtitle">PDF edition</p>
-  <p class="pdf-author">{author}</p>
-  <p class="pdf-version">Compendium {__version__}, commit {git_commit()}, printed {built}
-  from the HTML book.</p>
-  <div class="pdf-notice">{footer}
-  <p>Code is folded away in this edition; every chapter's code and outputs are in its
-  executed notebook, which the HTML book offers for download.</p></div>
-</section>
-<nav class="pdf-contents" aria-label="Contents">
-  <h1>Contents</h1>
-  <ol>
-{chr(10).join(contents)}
-  </ol>
-</nav>
-{chr(10).join(body)}
-</body>
-</html>
-"""
-    return document, titles
+    document = render(
+        "pdf.html",
+        title=book.title,
+        author=book.author,
+        # The same footer as the HTML book's, escaped with its web addresses linked.
+        footer=Markup(footer_html(footer)) if (footer := footer_text(descriptor)) else "",
+        version=__version__,
+        commit=git_commit(),
+        built=datetime.date.today().isoformat(),
+        stylesheets=stylesheets,
+        plotly=_file_uri(html_dir, page, plotly["src"]) if plotly is not None else None,
+        contents=contents,
+        body=body,
+    )
+    return str(document), titles
 
 
 async def print_pdf(source: Path, target: Path) -> tuple[int, list[str]]:
@@ -397,7 +372,6 @@ def build_pdf(
     html_dir: Path = paths.HTML_DIR,
     out: Path | None = None,
     toc: Path = paths.ROOT / "_toc.yml",
-    config_path: Path = paths.ROOT / "_config.yml",
 ) -> PdfReport:
     """Build the PDF edition of a built HTML book (see the module docstring).
 
@@ -407,8 +381,8 @@ def build_pdf(
         The built HTML book (``make book``).
     out : pathlib.Path, optional
         Where to write the PDF; ``_build/pdf/compendium.pdf`` by default.
-    toc, config_path : pathlib.Path
-        The book's table of contents and configuration.
+    toc : pathlib.Path
+        The book's table of contents (the title page's words come from the study descriptor).
 
     Returns
     -------
@@ -423,14 +397,13 @@ def build_pdf(
     if not (html_dir / "index.html").is_file():
         raise FileNotFoundError(f"no built book in {html_dir}: run `make book` first")
     chapters = toc_chapters(toc)
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     source = out.with_suffix(".html")
     # Chromium prints into a file beside ``out`` that replaces it only once the PDF is final,
     # so a failed or killed run leaves the previous PDF whole.
     printing = out.with_name(f".{out.name}.printing")
     numbers: dict[str, int] = {}
     for _ in range(3):
-        document, titles = assemble(html_dir, chapters, config, numbers)
+        document, titles = assemble(html_dir, chapters, numbers)
         write_atomically(source, document.encode("utf-8"))
         figures, too_wide = asyncio.run(print_pdf(source, printing))
         printed = link_targets(printing)

@@ -637,6 +637,14 @@ def _split_urls(text: str) -> list[tuple[str, str]]:
     return parts
 
 
+def footer_text(descriptor) -> str | None:
+    """Return the book's footer: the descriptor's own, else a request to cite the study."""
+    citation = descriptor.study_citation
+    if descriptor.book.footer is None and citation is not None:
+        return f"Please cite the study this book reproduces: {citation.text} {citation.link or ''}"
+    return descriptor.book.footer
+
+
 def footer_html(text: str) -> str:
     """Return the footer's HTML: ``text`` escaped, each web address in it a link.
 
@@ -694,12 +702,7 @@ def book_metadata(app: Any, config: Any) -> None:
     options = dict(config.html_theme_options or {})
     # pydata-sphinx-theme writes the navbar title unescaped; its logo text is used instead.
     options["logo"] = {**(options.get("logo") or {}), "text": str(escape(book.title))}
-    footer = book.footer
-    citation = descriptor.study_citation
-    if footer is None and citation is not None:
-        footer = (
-            f"Please cite the study this book reproduces: {citation.text} {citation.link or ''}"
-        )
+    footer = footer_text(descriptor)
     if footer:
         options["extra_footer"] = footer_html(footer)
     config.html_theme_options = options

@@ -48,6 +48,9 @@ UNSAFE_MYST_MESSAGE = (
     "a definition is MyST text with roles; directives (```, ~~~, :::) and the raw, eval-rst "
     "and include roles are not allowed"
 )
+#: A glossary term (or another name, or a phrase to link) is one line of the glossary
+#: directive: a line break would end it and turn the rest into markup of its own.
+UNSAFE_TERM_MESSAGE = "a term is one line of text; line breaks and the raw, eval-rst and include roles are not allowed"
 SCHEMA_FILE = paths.RESOURCES_DIR / "contract" / "study.schema.yaml"
 FRAMEWORKS_FILE = paths.RESOURCES_DIR / "frameworks.yaml"
 CHECKLISTS_FILE = paths.RESOURCES_DIR / "checklists.yaml"
@@ -581,6 +584,14 @@ def _reference_problems(data: dict) -> Iterable[tuple[tuple, str]]:
     for i, entry in enumerate(data.get("glossary", [])):
         if UNSAFE_MYST.search(entry["definition"]):
             yield ("glossary", i, "definition"), UNSAFE_MYST_MESSAGE
+        names = [("term", None, entry["term"])]
+        names += [
+            (key, j, name) for key in ("also", "match") for j, name in enumerate(entry.get(key, []))
+        ]
+        for key, j, name in names:
+            if "\n" in name or "\r" in name or UNSAFE_MYST.search(name):
+                where = ("glossary", i, key) if j is None else ("glossary", i, key, j)
+                yield where, UNSAFE_TERM_MESSAGE
     yield from _duplicates([{"id": str(s["id"])} for s in data.get("stages", [])], "id", "stages")
     known = known_frameworks()
     framework = data["framework"]

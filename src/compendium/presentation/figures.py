@@ -22,7 +22,7 @@ import pandas as pd
 
 from compendium.analysis.disclosure import cells_to_hide, marker
 from compendium.analysis.themes import analysis_codes
-from compendium.presentation.html import escape
+from compendium.presentation.html import Markup
 from compendium.presentation.sections import flow_boxes, flow_hidden, theme_hidden
 
 PALETTE = "colorblind"
@@ -75,24 +75,31 @@ class AccessibleFigure:
         self.caption = caption
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        alt = escape(self.alt)
-        caption = f"<figcaption>{escape(self.caption)}</figcaption>"
+        from compendium.presentation.html import render
+
         if hasattr(self.figure, "to_plotly_json"):
-            body = offline_html(self.figure.to_dict())
+            # offline_html is the figure's own markup, its data JSON-encoded for a script
+            body, png = Markup(offline_html(self.figure.to_dict())), None
             extra = {"application/vnd.plotly.v1+json": self.figure.to_plotly_json()}
-            label = f' aria-label="{alt}"'
         else:
             import matplotlib.pyplot as plt
 
             buffer = io.BytesIO()
             self.figure.savefig(buffer, format="png", dpi=110)
             plt.close(self.figure)
-            png = base64.b64encode(buffer.getvalue()).decode("ascii")
-            body = f'<img src="data:image/png;base64,{png}" alt="{alt}">'
+            body, png = None, base64.b64encode(buffer.getvalue()).decode("ascii")
             extra = {"image/png": png}
-            label = ""
-        html = f'<figure class="compendium-figure"{label}>{body}{caption}</figure>'
-        return {"text/html": html, **extra, "text/plain": f"<figure: {self.caption}>"}
+        html = str(
+            render(
+                "figure.html",
+                label=self.alt if png is None else None,
+                alt=self.alt,
+                png=png,
+                body=body,
+                caption=self.caption,
+            )
+        )
+        return {"text/html": html, **extra, "text/plain": f"Figure: {self.caption}"}
 
 
 def _wrap(text: str, width: int) -> str:

@@ -25,7 +25,7 @@ import re
 
 import pandas as pd
 
-from compendium.presentation.html import Markup, escape, fragment
+from compendium.presentation.html import Markup, escape, fragment, render
 
 NONE_MARK = "\u2013"  # en dash, as printed tables mark an empty cell
 #: Characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
@@ -132,7 +132,7 @@ def cell_lines(value: object) -> str:
     lines = str(value).split("\n")
     if len(lines) == 1:
         return str(escape(lines[0]))
-    return "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
+    return str(render("lines.html", lines=lines))
 
 
 def styled_table(frame: pd.DataFrame, uuid: str, caption: str, hide_index: bool = False):
