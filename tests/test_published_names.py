@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
 
-from compendium import paths
-
-FACTS = paths.ROOT.parent / "shared" / "reference" / "paper_facts.yaml"
+FACTS = Path(__file__).parent / "paper" / "paper_facts.yaml"  # see tests/paper/README.md
 
 
 @pytest.fixture(scope="module")

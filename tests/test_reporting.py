@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from compendium import paths
 from compendium.analysis.measures import Measures
 from compendium.analysis.reproduction import mismatches, reproduction_table, summary
 from compendium.contract.loading import Study
@@ -20,7 +19,7 @@ from compendium.presentation.chapter import Chapter
 from compendium.presentation.links import anchor, component_href, decision_href, finding_href
 from compendium.presentation.origin import WORDING_NOTES
 
-FACTS_PATH = Path(paths.ROOT).parent / "shared" / "reference" / "paper_facts.yaml"
+FACTS_PATH = Path(__file__).parent / "paper" / "paper_facts.yaml"  # see tests/paper/README.md
 NOTE = {w: f" ({note})" for w, note in WORDING_NOTES.items()}
 VERBATIM, PARAPHRASE, RECONSTRUCTION = NOTE["verbatim"], NOTE["paraphrase"], NOTE["reconstruction"]
 WORDED = re.compile("(" + "|".join(re.escape(n) for n in NOTE.values()) + ")$")

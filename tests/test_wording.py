@@ -6,7 +6,7 @@ statements, quotations, components and TIDieR items, and the column labels of th
 tables declared in ``study.yaml``.
 
 Against what. The paper's text is the copy beside the project,
-``shared/reference/000_6d51cec8862a242a.txt``. That copy lost its digits, its punctuation,
+``tests/paper/paper-stripped.txt``. That copy lost its digits, its punctuation,
 most acronyms (CRT, PSW, NHS), its stop-words and a few other short words, and some words
 broken across lines lost a syllable ("sup port" became "port") or were split in two ("inter
 ventions"); table cells run into each other ("valuedpeer"). So an item is compared on the
@@ -44,6 +44,7 @@ import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
@@ -51,8 +52,8 @@ import yaml
 from compendium import paths
 from compendium.contract.loading import load_study
 
-REFERENCE = paths.ROOT.parent / "shared" / "reference"
-PAPER = REFERENCE / "000_6d51cec8862a242a.txt"
+REFERENCE = Path(__file__).parent / "paper"  # see tests/paper/README.md
+PAPER = REFERENCE / "paper-stripped.txt"
 FACTS = REFERENCE / "paper_facts.yaml"
 
 #: NLTK's English stop-word list: the words the copy of the paper dropped.
