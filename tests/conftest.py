@@ -25,6 +25,7 @@ from compendium.contract.loading import load_study
 SHARED_BY_GROUP = {"book_visits": "book-visits", "edition": "pdf"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the groups
 def pytest_collection_modifyitems(config, items):
     """Send the browser tests that share a costly fixture to one pytest-xdist worker.
 
