@@ -329,6 +329,21 @@ def book_command() -> list[str]:
     return argv
 
 
+def run_build_step(
+    command: list[str], root: Path, env: dict, timeout: int
+) -> subprocess.CompletedProcess:
+    """Run one step of a book build in ``root``, its output and errors captured as one text."""
+    return subprocess.run(
+        command,
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def build_tiny_book(root: Path, pages: dict[str, str]) -> subprocess.CompletedProcess:
     """Build a throwaway book with the project's configuration and ``make book``'s command.
 
@@ -369,15 +384,7 @@ def build_tiny_book(root: Path, pages: dict[str, str]) -> subprocess.CompletedPr
         (root / f"{name}.md").write_text(text, encoding="utf-8")
     # The tiny book has no data of its own: it is built on the project's package.
     environment = {**os.environ, "COMPENDIUM_DATA": str(paths.data_dir())}
-    return subprocess.run(
-        book_command(),
-        cwd=root,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=600,
-    )
+    return run_build_step(book_command(), root, environment, timeout=600)
 
 
 def notebook_page(title: str, *cells: str) -> str:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 from compendium import paths
 
-from .conftest import book_command
+from .conftest import book_command, run_build_step
 
 
 def build_book(root: Path, data: Path, **environment: str) -> Path:
@@ -38,14 +37,6 @@ def build_book(root: Path, data: Path, **environment: str) -> Path:
         book_command(),
     ]
     for step in steps:
-        run = subprocess.run(
-            step,
-            cwd=root,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=1800,
-        )
+        run = run_build_step(step, root, env, timeout=1800)
         assert run.returncode == 0, f"{' '.join(step[:3])} failed:\n{run.stdout[-6000:]}"
     return root / "_build" / "html"
