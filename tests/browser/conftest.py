@@ -51,6 +51,7 @@ PLOTLY_WAIT_MS = 10_000
 # Pages in flight at once: the screenshot of one overlaps the accessibility scan of another.
 VISIT_CONCURRENCY = 2
 WIDE, NARROW = 1280, 390  # a laptop and a phone, in CSS pixels
+VIEWPORT_HEIGHT = 900
 # The only elements allowed to scroll sideways, or to hold content wider than the screen:
 # a cell's output (wide tables and figures scroll inside it, compendium.css), a code
 # block, and the theme's wrapper around Markdown tables. Everything else must fit the
@@ -500,7 +501,7 @@ async def chromium(profile: Path, width: int = WIDE, dark: bool = False):
             executable_path=CHROMIUM,
             headless=True,
             args=CHROMIUM_ARGS,
-            viewport={"width": width, "height": 900},
+            viewport={"width": width, "height": VIEWPORT_HEIGHT},
             color_scheme="dark" if dark else "light",
         )
         try:
@@ -519,6 +520,8 @@ async def visit(
     """
     record = PageVisit(page=page_name, url=url, width=mode.width, dark=mode.dark)
     page = await context.new_page()
+    await page.set_viewport_size({"width": mode.width, "height": VIEWPORT_HEIGHT})
+    await page.emulate_media(color_scheme="dark" if mode.dark else "light")
 
     def on_console(message) -> None:
         if message.type == "error":
@@ -565,43 +568,30 @@ async def visit(
     return record
 
 
-async def visit_book(base: str, pages: list[str], shots: Path) -> dict[str, dict]:
+async def visit_book(base: str, pages: list[str], shots: Path, profile: Path) -> dict[str, dict]:
     """Visit every page in each of :data:`MODES`, ``VISIT_CONCURRENCY`` at a time, in one browser.
+
+    All visits share one browser context with its profile (and so its disk cache) in
+    ``profile``; each page sets its own viewport and colour scheme before it loads. A shared
+    disk cache lets Chromium keep the compiled code of the book's scripts (plotly.js takes a
+    second to compile here), which separate in-memory contexts never do.
 
     Returns
     -------
     dict
         Mode name -> page path -> :class:`PageVisit`, pages in the order given.
     """
-    from playwright.async_api import async_playwright
+    async with chromium(profile) as context:
+        slots = asyncio.Semaphore(VISIT_CONCURRENCY)
 
-    assert Path(CHROMIUM).is_file(), (
-        f"{CHROMIUM} is missing: `make test` installs it first (`make system`, tools/system-packages)"
-    )
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            contexts = {
-                name: await browser.new_context(
-                    viewport={"width": mode.width, "height": 900},
-                    color_scheme="dark" if mode.dark else "light",
-                )
-                for name, mode in MODES.items()
-            }
-            slots = asyncio.Semaphore(VISIT_CONCURRENCY)
+        async def one(name: str, page: str) -> PageVisit:
+            mode = MODES[name]
+            shot = shots / screenshot_name(page, pages, mode.width, mode.dark)
+            async with slots:
+                return await visit(context, base + page, page, shot, mode)
 
-            async def one(name: str, page: str) -> PageVisit:
-                mode = MODES[name]
-                shot = shots / screenshot_name(page, pages, mode.width, mode.dark)
-                async with slots:
-                    return await visit(contexts[name], base + page, page, shot, mode)
-
-            jobs = [(name, page) for page in pages for name in MODES]
-            records = await asyncio.gather(*(one(name, page) for name, page in jobs))
-        finally:
-            await browser.close()
+        jobs = [(name, page) for page in pages for name in MODES]
+        records = await asyncio.gather(*(one(name, page) for name, page in jobs))
     visits = {name: {} for name in MODES}
     for (name, page), record in zip(jobs, records, strict=True):
         visits[name][page] = record
@@ -629,10 +619,13 @@ def screenshots(built_html: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def book_visits(server: str, pages: list[str], screenshots: Path) -> dict[str, dict]:
+def book_visits(
+    server: str, pages: list[str], screenshots: Path, tmp_path_factory
+) -> dict[str, dict]:
     """Every content page visited in each of :data:`MODES`, once per test run."""
     assert AXE_JS.is_file(), f"{AXE_JS} is missing: run `npm ci` (make node_modules/.installed)"
-    return asyncio.run(visit_book(server, pages, screenshots))
+    profile = tmp_path_factory.mktemp("visits-profile")
+    return asyncio.run(visit_book(server, pages, screenshots, profile))
 
 
 @pytest.fixture(scope="session")

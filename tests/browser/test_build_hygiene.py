@@ -19,10 +19,17 @@ ROOT_PAGE = "# A tiny book\n\nThe root page of a book built by the test suite.\n
 
 @pytest.fixture(scope="module")
 def clean_build(tmp_path_factory):
-    """A tiny book with one plain page and one executed notebook, built like the real one."""
+    """A tiny book with a plain page and two executed notebooks, one drawing a plotly figure."""
     root = tmp_path_factory.mktemp("clean-book")
     chapter = notebook_page("Working chapter", "print(6 * 7)")
-    return root, build_tiny_book(root, {"index": ROOT_PAGE, "working-chapter": chapter})
+    figure = notebook_page(
+        "Figure chapter",
+        "import plotly.graph_objects as go\n"
+        "from compendium.presentation.figures import AccessibleFigure",
+        "AccessibleFigure(go.Figure(go.Bar(x=['a'], y=[1])), alt='One bar.', caption='One bar')",
+    )
+    pages = {"index": ROOT_PAGE, "working-chapter": chapter, "figure-chapter": figure}
+    return root, build_tiny_book(root, pages)
 
 
 def test_make_book_treats_warnings_as_errors_and_checks_links():
@@ -41,7 +48,20 @@ def test_a_clean_book_builds_with_the_offline_head(clean_build):
     assert 'rel="icon" href="_static/favicon.svg"' in html
     assert (root / "_build/html/_static/favicon.svg").is_file()
     assert 'data-default-mode="auto"' in html
-    assert f'src="_static/{sphinx_ext.PLOTLY_JS}' in html
+
+
+def test_plotly_js_is_loaded_by_the_pages_that_draw_a_figure_and_no_others(clean_build):
+    root, build = clean_build
+    assert build.returncode == 0, build.stdout[-4000:]
+    script = f'src="_static/{sphinx_ext.PLOTLY_JS}'
+    figure = (root / "_build/html/figure-chapter.html").read_text(encoding="utf-8")
+    assert sphinx_ext.PLOTLY_MARKER in figure and figure.count(script) == 1
+    # In the head, before the figure's own script calls Plotly.
+    assert figure.index(script) < figure.index("</head>") < figure.index(sphinx_ext.PLOTLY_MARKER)
+    for plain in ("working-chapter.html", "index.html"):
+        html = (root / "_build/html" / plain).read_text(encoding="utf-8")
+        assert script not in html, plain
+    assert (root / "_build/html/_static" / sphinx_ext.PLOTLY_JS).is_file()
 
 
 def test_a_warning_fails_the_build(tmp_path: Path):

@@ -2,8 +2,10 @@
 
 Figures are rendered by :mod:`compendium.presentation.figures` as HTML fragments that expect a
 global ``Plotly`` object. This extension adds one ``<script src="_static/plotly.min.js">``
-to every page and, when the build finishes, copies the copy of plotly.js bundled with
-the installed ``plotly`` package into ``<outdir>/_static/``. The book therefore needs no
+to each page that draws a plotly figure, and only to those (plotly.js is 4.8 MB, and
+compiling it takes a phone or a slow laptop a second or more), and, when the build
+finishes, copies the copy of plotly.js bundled with the installed ``plotly`` package into
+``<outdir>/_static/``. The book therefore needs no
 network access, at build time or when read.
 
 It also refuses external assets: a page whose ``<script src>`` or stylesheet ``<link>``
@@ -84,6 +86,8 @@ from compendium.presentation import glossary
 logger = logging.getLogger(__name__)
 
 PLOTLY_JS = "plotly.min.js"
+#: What plotly.io writes around every figure it renders: a page whose body holds it draws one.
+PLOTLY_MARKER = 'class="plotly-graph-div"'
 
 
 STYLESHEET = "compendium.css"  # the book's own few style rules, shipped with the package
@@ -134,6 +138,18 @@ def copy_plotly_js(app: Any, exception: Exception | None) -> None:
     # and its style sheet); compendium.js loads it on pages that have such a table.
     for name in DATATABLES:
         shutil.copyfile(datatables_dir() / name, static / name)
+
+
+def add_plotly_where_drawn(
+    app: Any, pagename: str, templatename: str, context: dict, doctree: Any
+) -> None:
+    """Add plotly.js to a page whose body draws a plotly figure (see :data:`PLOTLY_MARKER`).
+
+    The builder's per-page ``add_js_file`` puts the script in this page's ``<head>`` only;
+    Sphinx restores the book-wide list before the next page.
+    """
+    if PLOTLY_MARKER in context.get("body", ""):
+        app.builder.add_js_file(PLOTLY_JS)
 
 
 def _is_external(filename: object) -> bool:
@@ -749,8 +765,8 @@ def setup(app: Any) -> dict[str, Any]:
     dict
         Extension metadata; the extension is safe for parallel reading and writing.
     """
-    app.add_js_file(PLOTLY_JS)
     app.add_js_file(SCRIPT)
+    app.connect("html-page-context", add_plotly_where_drawn)
     app.add_css_file(STYLESHEET)
     app.connect("build-finished", copy_plotly_js)
     app.add_post_transform(FoldCodeInputs)
