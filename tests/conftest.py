@@ -21,25 +21,26 @@ from compendium import paths
 from compendium.contract.loading import load_study
 
 #: Session fixtures too costly to make on every worker -> the pytest-xdist group of the
-#: tests that use them: the book's pages visited in Chromium, the PDF printed.
-SHARED_BY_GROUP = {"book_visits": "book-visits", "edition": "pdf"}
+#: tests that use them: the book's pages visited in Chromium, the PDF printed, the whole book
+#: built on a hostile package at a small-cell threshold.
+SHARED_BY_GROUP = {"book_visits": "book-visits", "edition": "pdf", "hostile_book": "hostile-book"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Send the browser tests that share a costly fixture to one pytest-xdist worker.
+    """Send the tests that share a costly fixture to one pytest-xdist worker.
 
     With ``--dist loadgroup`` (pyproject's addopts) a group runs on one worker, so the pages
-    are visited once and the PDF printed once per run, not once per worker; the two groups
-    may run on different workers. Any other browser test is grouped with its module, whose
-    module-scoped book (a tiny or a whole build) is then made once.
+    are visited once, the PDF printed once and the hostile book built once per run, not once
+    per worker; the groups may run on different workers. Any other browser test is grouped
+    with its module, whose module-scoped book (a tiny or a whole build) is then made once.
     """
     for item in items:
-        if not item.get_closest_marker("browser"):
-            continue
         shared = [SHARED_BY_GROUP[name] for name in SHARED_BY_GROUP if name in item.fixturenames]
-        group = shared[0] if shared else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+        elif item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 @pytest.fixture(scope="session")

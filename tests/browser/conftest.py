@@ -510,6 +510,16 @@ async def chromium(profile: Path, width: int = WIDE, dark: bool = False):
             await context.close()
 
 
+async def wait_for_plotly(page) -> None:
+    """Wait until every plotly figure on the page has drawn (at most ``PLOTLY_WAIT_MS``)."""
+    if await page.locator(".plotly-graph-div").count():
+        await page.wait_for_function(
+            "() => [...document.querySelectorAll('.plotly-graph-div')]"
+            ".every((gd) => gd._fullLayout && gd.querySelector('.main-svg'))",
+            timeout=PLOTLY_WAIT_MS,
+        )
+
+
 async def visit(
     context, url: str, page_name: str, screenshot: Path | None, mode: Mode
 ) -> PageVisit:
@@ -538,12 +548,7 @@ async def visit(
     page.on("requestfailed", lambda r: record.failed.append(f"{r.failure} {r.url}"))
     try:
         await page.goto(url, wait_until="load")
-        if await page.locator(".plotly-graph-div").count():
-            await page.wait_for_function(
-                "() => [...document.querySelectorAll('.plotly-graph-div')]"
-                ".every((gd) => gd._fullLayout && gd.querySelector('.main-svg'))",
-                timeout=PLOTLY_WAIT_MS,
-            )
+        await wait_for_plotly(page)
         await page.wait_for_timeout(SETTLE_MS)
         record.facts = await page.evaluate(PAGE_FACTS_JS)
         record.layout = await page.evaluate(LAYOUT_FACTS_JS, SCROLL_CONTAINERS)
@@ -647,6 +652,37 @@ def narrow_visits(book_visits: dict) -> dict:
 def dark_visits(book_visits: dict) -> dict:
     """Every content page at 1280 px in dark mode, colours scanned; ``<page>-1280-dark.png``."""
     return book_visits["dark"]
+
+
+#: The small-cell threshold the hostile book is built at.
+HOSTILE_THRESHOLD = 5
+
+
+@dataclass(frozen=True)
+class HostileBook:
+    """The whole book built on a package as untrusted as real data could be.
+
+    Every free-text field of the package carries a script payload or a spreadsheet formula
+    (``hostile_package.payload_package``), and the build suppresses counts of people below
+    ``threshold``: a real package has both untrusted words and people to protect.
+    """
+
+    html: Path
+    executed: Path
+    payloads: int
+    threshold: int = HOSTILE_THRESHOLD
+
+
+@pytest.fixture(scope="session")
+def hostile_book(tmp_path_factory) -> HostileBook:
+    """The whole book on a payload package at threshold 5, built once per test run."""
+    from .hostile_package import payload_package
+    from .whole_book import build_book
+
+    root = tmp_path_factory.mktemp("hostile-book")
+    payloads = payload_package(paths.data_dir(), root / "data")
+    html = build_book(root / "book", root / "data", COMPENDIUM_SMALL_CELL=str(HOSTILE_THRESHOLD))
+    return HostileBook(html, root / "book" / "_build" / "jupyter_execute", payloads)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """The whole book built on a package whose every free-text field carries a script payload.
 
-Every page is opened in Chromium: no dialog may open (``alert`` is what every payload calls),
+The book is the ``hostile_book`` fixture (tests/browser/conftest.py), which the disclosure
+scan shares: it is also built at a small-cell threshold. Every page is opened in Chromium: no dialog may open (``alert`` is what every payload calls),
 and no element or attribute that only a payload could have made may be in the DOM; the
 payloads must still be on the pages, as text, or the test would prove nothing.
 """
@@ -18,12 +19,16 @@ import threading
 
 import pytest
 
-from compendium import paths
 from compendium.presentation.tables import FORMULA_START
 
-from .conftest import _QuietHandler, chromium, discover_pages
-from .hostile_package import PAYLOAD_SELECTORS, payload_package
-from .whole_book import build_book
+from .conftest import (
+    VISIT_CONCURRENCY,
+    _QuietHandler,
+    chromium,
+    discover_pages,
+    wait_for_plotly,
+)
+from .hostile_package import PAYLOAD_SELECTORS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -52,34 +57,38 @@ SURVIVORS_JS = """
 
 
 @pytest.fixture(scope="module")
-def payload_book(tmp_path_factory):
-    root = tmp_path_factory.mktemp("payload-book")
-    carried = payload_package(paths.data_dir(), root / "data")
-    assert carried > 1000  # every label, name, statement, excerpt... of the package
-    return build_book(root / "book", root / "data")
+def payload_book(hostile_book):
+    assert hostile_book.payloads > 1000  # every label, name, statement, excerpt... of the package
+    return hostile_book.html
 
 
 async def _visit_all(base: str, pages: list[str], profile) -> dict:
     results = {}
     async with chromium(profile) as context:
-        for name in pages:
-            page = await context.new_page()
-            dialogs = []
+        slots = asyncio.Semaphore(VISIT_CONCURRENCY)
 
-            async def on_dialog(dialog, dialogs=dialogs):
-                dialogs.append(dialog.message)
-                await dialog.dismiss()
+        async def one(name: str) -> None:
+            async with slots:
+                page = await context.new_page()
+                dialogs = []
 
-            page.on("dialog", on_dialog)
-            await page.goto(base + name, wait_until="load")
-            if name.startswith("search.html"):
-                # results are drawn after the index loads, one by one
-                await page.wait_for_selector("p.search-summary", timeout=20_000)
-                await page.wait_for_timeout(1500)
-            await page.wait_for_timeout(500)  # scripts that run after load, plotly's drawing
-            facts = await page.evaluate(SURVIVORS_JS, list(PAYLOAD_SELECTORS))
-            results[name] = {"dialogs": dialogs, **facts}
-            await page.close()
+                async def on_dialog(dialog, dialogs=dialogs):
+                    dialogs.append(dialog.message)
+                    await dialog.dismiss()
+
+                page.on("dialog", on_dialog)
+                await page.goto(base + name, wait_until="load")
+                if name.startswith("search.html"):
+                    # results are drawn after the index loads, one by one
+                    await page.wait_for_selector("p.search-summary", timeout=20_000)
+                    await page.wait_for_timeout(1500)
+                await wait_for_plotly(page)
+                await page.wait_for_timeout(500)  # scripts and events that run after load
+                facts = await page.evaluate(SURVIVORS_JS, list(PAYLOAD_SELECTORS))
+                results[name] = {"dialogs": dialogs, **facts}
+                await page.close()
+
+        await asyncio.gather(*(one(name) for name in pages))
     return results
 
 
