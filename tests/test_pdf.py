@@ -11,6 +11,7 @@ import subprocess
 import unicodedata
 from pathlib import Path
 
+import pypdfium2
 import pytest
 from bs4 import BeautifulSoup
 from pypdf import PdfReader
@@ -27,7 +28,7 @@ PLOTLY_TITLE = re.compile(r'"title":\{"text":"([^"]+)"')
 
 def _words(text: str) -> str:
     """Text as words: ligatures undone (the PDF font sets "fi" as one glyph), line breaks
-    after a hyphen joined, and white space collapsed (pypdf breaks lines where the page did).
+    after a hyphen joined, and white space collapsed (lines break where the page broke them).
     """
     text = unicodedata.normalize("NFKC", text)
     text = re.sub(r"(?<=\w-)\s+", "", text)
@@ -51,8 +52,12 @@ def edition(html_book: Path, tmp_path_factory) -> tuple[pdf.PdfReport, PdfReader
 
 @pytest.fixture(scope="session")
 def text(edition) -> list[str]:
-    """The text of each page of the PDF, white space collapsed."""
-    return [_words(page.extract_text()) for page in edition[1].pages]
+    """The text of each page of the PDF, white space collapsed (read by PDFium, in a second)."""
+    document = pypdfium2.PdfDocument(edition[0].path)
+    try:
+        return [_words(page.get_textpage().get_text_bounded()) for page in document]
+    finally:
+        document.close()
 
 
 def test_make_pdf_is_listed_in_help_and_runs_the_pdf_module():

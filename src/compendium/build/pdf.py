@@ -278,7 +278,12 @@ def assemble(
         for link in first.select('head link[rel="stylesheet"]')
     ]
     stylesheets.append(PDF_STYLESHEET.resolve().as_uri())
-    plotly = first.select_one('head script[src*="plotly"]')
+    # plotly.js is on the pages that draw a figure (sphinx_ext), in their heads.
+    drawing = [
+        (chapter.docname + ".html", script)
+        for chapter in chapters
+        if (script := soups[chapter].select_one('head script[src*="plotly"]')) is not None
+    ]
     # The title and author are the study descriptor's, as in the HTML book (sphinx_ext).
     from compendium.contract.descriptor import read_descriptor
 
@@ -298,7 +303,7 @@ def assemble(
         commit=git_commit(),
         built=datetime.date.today().isoformat(),
         stylesheets=stylesheets,
-        plotly=_file_uri(html_dir, page, plotly["src"]) if plotly is not None else None,
+        plotly=_file_uri(html_dir, drawing[0][0], drawing[0][1]["src"]) if drawing else None,
         contents=contents,
         body=body,
     )
