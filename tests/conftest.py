@@ -22,8 +22,14 @@ from compendium.contract.loading import load_study
 
 #: Session fixtures too costly to make on every worker -> the pytest-xdist group of the
 #: tests that use them: the book's pages visited in Chromium, the PDF printed, the whole book
-#: built on a hostile package at a small-cell threshold.
-SHARED_BY_GROUP = {"book_visits": "book-visits", "edition": "pdf", "hostile_book": "hostile-book"}
+#: built on a hostile package at a small-cell threshold, the example compendium that ``new``
+#: writes and builds (tests/test_new.py; a second worker would only wait for its lock).
+SHARED_BY_GROUP = {
+    "book_visits": "book-visits",
+    "edition": "pdf",
+    "hostile_book": "hostile-book",
+    "built": "new-compendium",
+}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the groups
@@ -31,8 +37,8 @@ def pytest_collection_modifyitems(config, items):
     """Send the tests that share a costly fixture to one pytest-xdist worker.
 
     With ``--dist loadgroup`` (pyproject's addopts) a group runs on one worker, so the pages
-    are visited once, the PDF printed once and the hostile book built once per run, not once
-    per worker; the groups may run on different workers. Any other browser test is grouped
+    are visited once, the PDF printed once and each book built once per run, not once per
+    worker; the groups may run on different workers. Any other browser test is grouped
     with its module, whose module-scoped book (a tiny or a whole build) is then made once.
     """
     for item in items:

@@ -10,7 +10,8 @@ worker.
 
 ``COMPENDIUM_HTML_DIR`` points the suite at another build (for instance one made with
 ``jupyter-book build --path-output``); screenshots go beside it, in ``screenshots/``, named
-``<page>-<width>.png`` (``<page>-<width>-dark.png`` in dark mode).
+``<page>-<width>.png`` (``<page>-<width>-dark.png`` in dark mode): the whole page at 1280 px,
+the first screen in the other two ways.
 
 The three ways (:data:`MODES`): at 1280 px (:func:`visits`, with the accessibility scan,
 then the code toggles clicked), at 390 px, a phone's width (:func:`narrow_visits`), and at
@@ -235,17 +236,20 @@ class Mode:
     """One way of visiting every page: a viewport width, a colour scheme, what to check.
 
     ``scan`` is ``"all"`` (every axe-core rule), ``"colour"`` (:data:`COLOUR_RULES`) or
-    ``""`` (no scan); ``toggles`` clicks the code toggles after everything else.
+    ``""`` (no scan); ``toggles`` clicks the code toggles after everything else;
+    ``whole_page`` photographs the whole page, not only its first screen (a whole long page
+    costs Chromium far more to paint and encode).
     """
 
     width: int
     dark: bool
     scan: str
     toggles: bool = False
+    whole_page: bool = False
 
 
 MODES = {
-    "wide": Mode(WIDE, dark=False, scan="all", toggles=True),
+    "wide": Mode(WIDE, dark=False, scan="all", toggles=True, whole_page=True),
     "narrow": Mode(NARROW, dark=False, scan=""),
     "dark": Mode(WIDE, dark=True, scan="colour"),
 }
@@ -274,7 +278,8 @@ class PageVisit:
     facts : dict
         The DOM facts gathered by ``PAGE_FACTS_JS``.
     screenshot : pathlib.Path
-        Where its full-page screenshot was saved.
+        Where its screenshot was saved: the whole page in a mode with ``whole_page``, the
+        first screen otherwise.
     width : int
         The viewport's width in CSS pixels.
     dark : bool
@@ -554,7 +559,7 @@ async def visit(
         record.layout = await page.evaluate(LAYOUT_FACTS_JS, SCROLL_CONTAINERS)
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=screenshot, full_page=True)
+            await page.screenshot(path=screenshot, full_page=mode.whole_page)
             record.screenshot = screenshot
         if mode.scan:
             await page.add_script_tag(path=AXE_JS)
@@ -637,20 +642,20 @@ def book_visits(
 def visits(book_visits: dict) -> dict:
     """Every content page at 1280 px, scanned, toggles clicked: page path -> :class:`PageVisit`.
 
-    Full-page screenshots are saved as ``screenshots/<page>-1280.png``.
+    Whole-page screenshots are saved as ``screenshots/<page>-1280.png``.
     """
     return book_visits["wide"]
 
 
 @pytest.fixture(scope="session")
 def narrow_visits(book_visits: dict) -> dict:
-    """Every content page at a phone's width (390 px), screenshots ``<page>-390.png``."""
+    """Every content page at a phone's width (390 px); first screens ``<page>-390.png``."""
     return book_visits["narrow"]
 
 
 @pytest.fixture(scope="session")
 def dark_visits(book_visits: dict) -> dict:
-    """Every content page at 1280 px in dark mode, colours scanned; ``<page>-1280-dark.png``."""
+    """Every page at 1280 px in dark mode, colours scanned; first screens ``<page>-1280-dark.png``."""
     return book_visits["dark"]
 
 
