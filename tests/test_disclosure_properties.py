@@ -9,6 +9,7 @@ column from its total, repeatedly, as hidden cells are recovered (crosstabs with
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -111,6 +112,7 @@ def crosstabs(draw):
     return table
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None)
 @given(table=crosstabs(), k=THRESHOLDS)
 def test_a_crosstab_with_margins_hides_no_cell_recoverably(table, k):

@@ -38,6 +38,7 @@ def test_make_book_treats_warnings_as_errors_and_checks_links():
     assert {"-W", "-n", "--keep-going"} <= set(argv), argv
 
 
+@pytest.mark.slow
 def test_a_clean_book_builds_with_the_offline_head(clean_build):
     root, build = clean_build
     assert build.returncode == 0, build.stdout[-4000:]
@@ -50,6 +51,7 @@ def test_a_clean_book_builds_with_the_offline_head(clean_build):
     assert 'data-default-mode="auto"' in html
 
 
+@pytest.mark.slow
 def test_plotly_js_is_loaded_by_the_pages_that_draw_a_figure_and_no_others(clean_build):
     root, build = clean_build
     assert build.returncode == 0, build.stdout[-4000:]
@@ -64,6 +66,7 @@ def test_plotly_js_is_loaded_by_the_pages_that_draw_a_figure_and_no_others(clean
     assert (root / "_build/html/_static" / sphinx_ext.PLOTLY_JS).is_file()
 
 
+@pytest.mark.slow
 def test_a_warning_fails_the_build(tmp_path: Path):
     page = ROOT_PAGE + "\nSee {ref}`a-label-that-does-not-exist`.\n"
     build = build_tiny_book(tmp_path, {"index": page})
@@ -71,6 +74,7 @@ def test_a_warning_fails_the_build(tmp_path: Path):
     assert "index.md" in build.stdout and "a-label-that-does-not-exist" in build.stdout
 
 
+@pytest.mark.slow
 def test_a_failing_cell_fails_the_build_naming_the_chapter(tmp_path: Path):
     chapter = notebook_page("Broken chapter", "raise ValueError('deliberately broken cell')")
     build = build_tiny_book(tmp_path, {"index": ROOT_PAGE, "broken-chapter": chapter})

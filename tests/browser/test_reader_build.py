@@ -52,6 +52,7 @@ def _soup(html, name: str) -> BeautifulSoup:
     return BeautifulSoup((html / name).read_text(encoding="utf-8"), "html.parser")
 
 
+@pytest.mark.slow
 def test_first_mentions_link_to_the_glossary_once_and_never_in_code_or_headings(reader_book):
     page = _soup(reader_book, "index.html")
     links = [(a.get_text(), a["href"]) for a in page.select("a:has(> .glossary-term)")]
@@ -65,6 +66,7 @@ def test_first_mentions_link_to_the_glossary_once_and_never_in_code_or_headings(
     assert not glossary_page.select(".glossary-term")
 
 
+@pytest.mark.slow
 def test_citations_read_author_year_and_reach_the_bibliography(reader_book):
     citation = _soup(reader_book, "index.html").select_one(".bibtex-citation")
     assert citation.get_text() == "Milton et al. (2017)"
@@ -74,6 +76,7 @@ def test_citations_read_author_year_and_reach_the_bibliography(reader_book):
     assert entry["role"] == "listitem" and "[Milton et al. 2017]" in entry.get_text()
 
 
+@pytest.mark.slow
 def test_code_is_folded_and_the_executed_notebook_offered(reader_book):
     page = _soup(reader_book, "working-chapter.html")
     folds = page.select("details.hide.above-input")
@@ -83,6 +86,7 @@ def test_code_is_folded_and_the_executed_notebook_offered(reader_book):
     assert downloads[:2] == ["_sources/working-chapter.ipynb", "_sources/working-chapter.md"]
 
 
+@pytest.mark.slow
 def test_the_offered_notebook_holds_the_outputs(reader_book):
     href = _soup(reader_book, "working-chapter.html").select_one(".dropdown-download-buttons a")
     notebook = nbformat.read(reader_book / href["href"], as_version=4)
