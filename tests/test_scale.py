@@ -6,6 +6,7 @@ import codecs
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from compendium.analysis.themes import code_counts
@@ -96,17 +97,49 @@ def test_a_short_row_is_found_whatever_the_chunks(tmp_path, monkeypatch, chunk):
     assert len(validation.read_text_frame(path)) == 3
 
 
-def test_reading_in_chunks_gives_the_plain_reading_with_shared_strings(tmp_path, monkeypatch):
-    monkeypatch.setattr(validation, "READ_ROWS", 7)
-    monkeypatch.setattr(validation, "SAMPLE_ROWS", 5)  # more than the 4 people: they repeat
+READINGS = {
+    "plain": "id,person,group\n"
+    + "".join(f"S{i},P{i % 4},{'' if i % 3 else 'G'}\n" for i in range(50)),
+    "byte-order mark": "\ufeffid,person\nS1,P1\n",
+    "quoted newline, comma and quote": 'id,text\nS1,"a\nb, ""c"""\r\nS2,\n',
+    "quoted empty cell": 'id,text\nS1,""\n',
+    "blank line": "id,text\nS1,a\n\nS2,b",
+    "padded header": " id ,text\nS1,a\n",
+    "header only": "id,text\n",
+}
+
+
+@pytest.mark.parametrize("name", READINGS)
+def test_reading_a_file_gives_pandas_plain_reading(tmp_path, monkeypatch, name):
+    monkeypatch.setattr(validation, "READ_ROWS", 7)  # several chunks when pandas reads
     path = tmp_path / "t.csv"
-    rows = [f"S{i},P{i % 4},{'' if i % 3 else 'G'}" for i in range(50)]
-    path.write_text("id,person,group\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    path.write_bytes(READINGS[name].encode("utf-8"))
     frame = validation.read_text_frame(path)
-    plain = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    pd.testing.assert_frame_equal(frame, plain)
-    people = frame["person"].to_numpy(dtype=object)
-    assert len({id(p) for p in people}) == 4  # one object per person, across chunks
+    plain = pd.read_csv(
+        path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
+    ).rename(columns=str.strip)
+    pd.testing.assert_frame_equal(frame, plain.astype("str"))
+    assert all(dtype == "str" for dtype in frame.dtypes)
+
+
+def test_arrow_reads_the_large_tables_and_pandas_what_arrow_refuses(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text(READINGS["plain"], encoding="utf-8")
+    assert (
+        validation.read_arrow_table(
+            path, dict.fromkeys(["id", "person", "group"], pa.string()), False
+        )
+        is not None
+    )
+    # A line of blanks is a record of one field, as ever: refused, then located by pandas' path.
+    path.write_text("id,text\nS1,a\n   \n" + "".join(f"S{i},t\n" for i in range(2, 20)))
+    assert (
+        validation.read_arrow_table(path, dict.fromkeys(["id", "text"], pa.string()), False) is None
+    )
+    with pytest.raises(pd.errors.ParserError):
+        validation.read_text_frame(path)
+    path.write_text("id,id\n1,2\n", encoding="utf-8")
+    assert validation.read_arrow_table(path, {"id": pa.string()}, False) is None
 
 
 def test_a_scaled_package_is_valid(tmp_path):
