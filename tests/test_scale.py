@@ -73,6 +73,25 @@ def test_duplicated_rows_is_pandas_duplicated(key):
     assert not validation.duplicated_rows(frame.iloc[:0], key).any()
 
 
+@pytest.mark.parametrize("key", [["a"], ["a", "b"]])
+def test_duplicated_rows_with_a_foreign_keys_rows_is_pandas_duplicated(key):
+    rng = np.random.default_rng(3)
+    targets = pd.Series([f"T{i}" for i in range(40)], dtype="str")
+    frame = pd.DataFrame(
+        {"a": rng.choice(targets.to_numpy(), 400), "b": rng.choice(["1", "2", "3"], 400)}
+    ).astype("str")
+    expected = frame.duplicated(subset=key, keep="first").to_numpy()
+    codes = {"a": validation.key_rows(targets, frame["a"])}
+    assert (validation.duplicated_rows(frame, key, codes) == expected).all()
+
+
+def test_key_rows_is_get_indexer():
+    keys = pd.Series(["k1", "k2", "", "k3"], dtype="str")
+    values = pd.Series(["k3", "x", "", None, "k1", "k3"], dtype="str")
+    expected = pd.Index(keys).get_indexer(values)
+    assert validation.key_rows(keys, values).tolist() == expected.tolist()
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 5, 1 << 20])
 @pytest.mark.parametrize("bom", [b"", codecs.BOM_UTF8])
 def test_a_bad_byte_is_found_on_its_line_whatever_the_chunks(tmp_path, monkeypatch, chunk, bom):
@@ -146,3 +165,32 @@ def test_a_scaled_package_is_valid(tmp_path):
     for name, content in scaled_package_files(3000, n_participants=200, seed=4).items():
         (tmp_path / name).write_bytes(content)
     assert validation.validate_package(tmp_path) == []
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_scaled_packages_key_problems_are_located_as_ever(tmp_path, dangling):
+    files = scaled_package_files(3000, n_participants=200, seed=4)
+    codings = files["codings.csv"].decode().splitlines(keepends=True)
+    segment, code = codings[5].strip().split(",")
+    # A repeated coding (its key found from the segments' rows when every coding has one),
+    # perhaps a coding of no segment, and a segment id repeated in segments.csv.
+    codings += [codings[5]] + (["NO-SUCH-SEGMENT,A2-1\n"] if dangling else [])
+    files["codings.csv"] = "".join(codings).encode()
+    segments = files["segments.csv"].decode().splitlines(keepends=True)
+    files["segments.csv"] = "".join([*segments, segments[3]]).encode()
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    problems = [str(p).removeprefix(f"{tmp_path}/") for p in validation.validate_package(tmp_path)]
+    expected = [
+        f"codings.csv:{len(codings) - dangling}: column 'segment_id': duplicate key "
+        f"(segment_id={segment!r}, code_id={code!r}); first on line 6",
+        f"segments.csv:{len(segments) + 1}: column 'segment_id': duplicate key "
+        f"(segment_id={segments[3].split(',')[0]!r}); first on line 4",
+    ]
+    if dangling:
+        expected.insert(
+            1,
+            f"codings.csv:{len(codings)}: column 'segment_id': 'NO-SUCH-SEGMENT' does not match "
+            "any segment_id in segments.csv",
+        )
+    assert problems == expected
