@@ -85,9 +85,14 @@ def test_duplicated_rows_with_a_foreign_keys_rows_is_pandas_duplicated(key):
     assert (validation.duplicated_rows(frame, key, codes) == expected).all()
 
 
-def test_key_rows_is_get_indexer():
-    keys = pd.Series(["k1", "k2", "", "k3"], dtype="str")
-    values = pd.Series(["k3", "x", "", None, "k1", "k3"], dtype="str")
+@pytest.mark.parametrize(
+    "keys",
+    [["k1", "k2", "", "k3"], ["", "k1", "k2", "k3"], ["k1"], []],
+    ids=["hashed", "binary-searched", "one key", "no key"],
+)
+def test_key_rows_is_get_indexer(keys):
+    keys = pd.Series(keys, dtype="str")
+    values = pd.Series(["k3", "x", "", None, "k1", "k3", "k0", "k9", "k2"], dtype="str")
     expected = pd.Index(keys).get_indexer(values)
     assert validation.key_rows(keys, values).tolist() == expected.tolist()
 

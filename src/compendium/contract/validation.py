@@ -571,13 +571,24 @@ def ragged_row(path: Path) -> Problem:
 def key_rows(keys: pd.Series, values: pd.Series) -> np.ndarray:
     """Return the row of ``keys`` (all distinct) holding each of ``values``; -1 where none does.
 
-    What ``pd.Index(keys).get_indexer(values)`` gives, looked up in Arrow's hash table
-    (``pyarrow.compute.index_in``): an Index would first make a Python object of every key,
-    some 100 MB at 10^6 segments. A missing value matches nothing.
+    What ``pd.Index(keys).get_indexer(values)`` gives, found by Arrow without a Python object
+    per id (an Index makes one of every key first, some 100 MB at 10^6 segments). Keys in
+    strictly ascending order, as generated ids usually are, are binary-searched
+    (``search_sorted``), which needs no hash table; any others are looked up in one
+    (``index_in``). A missing value matches nothing.
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    found = pc.index_in(_arrow(values), value_set=_arrow(keys))
+    haystack, needles = _arrow(keys), _arrow(values)
+    ascending = haystack.null_count == 0 and len(haystack) > 1
+    if ascending and pc.all(pc.less(haystack[:-1], haystack[1:])).as_py():
+        found = pc.search_sorted(haystack, needles).fill_null(0).to_numpy().astype(np.int64)
+        found = np.minimum(found, len(haystack) - 1)
+        # Where a value would go, the key there is it, or the value is no key at all.
+        hit = pc.equal(haystack.take(pa.array(found)), needles).fill_null(False).to_numpy()
+        return np.where(hit, found, -1).astype(np.int32)
+    found = pc.index_in(needles, value_set=haystack)
     # 32 bits: layer 2 keeps these for every foreign key, and no table has 2^31 rows.
     return found.fill_null(-1).to_numpy().astype(np.int32, copy=False)
 
