@@ -9,8 +9,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from compendium import paths
 from compendium.analysis.themes import code_counts
 from compendium.contract import validation
+from compendium.contract.loading import cast_table, read_typed_table
+from compendium.contract.schema import read_package_json
 from compendium.contract.synthesis import scaled_package_files, scaled_tables
 
 
@@ -199,3 +202,30 @@ def test_a_scaled_packages_key_problems_are_located_as_ever(tmp_path, dangling):
             "any segment_id in segments.csv",
         )
     assert problems == expected
+
+
+@pytest.mark.parametrize("package", ["data", "examples/restwell/data"])
+def test_typed_reading_is_the_cast_of_the_text(package):
+    folder = paths.ROOT / package
+    for resource in read_package_json(folder)["resources"]:
+        fields = resource["schema"]["fields"]
+        expected = cast_table(validation.read_text_frame(folder / resource["path"]), fields)
+        typed = read_typed_table(folder / resource["path"], fields)
+        pd.testing.assert_frame_equal(typed, expected, check_exact=True)
+
+
+def test_typed_reading_of_every_kind_of_cell(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(
+        "\ufeffid,n,x,flag,none,text\n"
+        'a,-7,1e-3,true,,""\n'
+        'b,007,-2.50,false,,"two, words"\n'
+        "c,,0.1000000000000000055511151231257827,,,\n".encode()
+    )
+    kinds = {"id": "string", "n": "integer", "x": "number", "flag": "boolean", "none": "integer"}
+    fields = [{"name": n, "type": kinds.get(n, "string")} for n in kinds | {"text": ""}]
+    typed = read_typed_table(path, fields)
+    pd.testing.assert_frame_equal(
+        typed, cast_table(validation.read_text_frame(path), fields), check_exact=True
+    )
+    assert typed["n"].tolist() == [-7, 7, pd.NA] and str(typed["none"].dtype) == "Int64"
