@@ -593,6 +593,13 @@ def key_rows(keys: pd.Series, values: pd.Series) -> np.ndarray:
     return found.fill_null(-1).to_numpy().astype(np.int32, copy=False)
 
 
+def at_rows(values: np.ndarray, rows: np.ndarray, missing) -> np.ndarray:
+    """Return ``values[rows]``, ``missing`` where a row is -1 (what :func:`key_rows` gives for none)."""
+    if not len(values):
+        return np.full(len(rows), missing)
+    return np.where(rows >= 0, values[rows], missing)
+
+
 def _arrow(values: pd.Series):
     """Return a column as an Arrow chunked array: its own chunks when Arrow holds it (no copy)."""
     import pyarrow as pa
@@ -1106,12 +1113,12 @@ class _CrossTable:
         people = self.t["participants"]
         speaker = self.rows_of("participants", "participant_id", "segments", "participant_id")
         person_activity = key_rows(activity_ids, people["activity_id"])
-        rows = np.where(speaker >= 0, person_activity[speaker], -1)
+        rows = at_rows(person_activity, speaker, -1)
         if self.has("focus_groups"):
             groups = self.t["focus_groups"]
             group = self.rows_of("focus_groups", "group_id", "segments", "group_id")
             group_activity = key_rows(activity_ids, groups["activity_id"])
-            rows = np.where(group >= 0, group_activity[group], rows)
+            rows = np.where(group >= 0, at_rows(group_activity, group, -1), rows)
         return rows
 
     def segment_activity(self) -> pd.Series:
@@ -1133,7 +1140,7 @@ class _CrossTable:
         group_method = {m.id: m.group_sources for m in self.d.methods}
         activity = self.segment_activity_rows()
         activity_by_group = activities["method"].map(group_method).fillna(False).to_numpy(bool)
-        by_group = np.where(activity >= 0, activity_by_group[activity], False)
+        by_group = at_rows(activity_by_group, activity, False)
         person = (seg["participant_id"] != "").to_numpy()
         group = (seg["group_id"] != "").to_numpy()
         for i in seg.index[~person & ~group][:PER_CHECK]:
@@ -1150,7 +1157,7 @@ class _CrossTable:
                 f"{self.named(activities['activity_id'], activity[i])} is not a group method; leave group_id empty",
             )
         analysed = people["status"].isin(set(self.d.analysed)).to_numpy()
-        speaker_analysed = np.where(speaker >= 0, analysed[speaker], False)
+        speaker_analysed = at_rows(analysed, speaker, False)
         individual = person & ~group
         for i in np.flatnonzero(individual & ~speaker_analysed)[:PER_CHECK]:
             self.add(
@@ -1163,7 +1170,7 @@ class _CrossTable:
             groups = self.t["focus_groups"]
             # Compared as rows of focus_groups.csv (layer 2 found every named group there).
             member_of = key_rows(groups["group_id"], people["group_id"])
-            speaker_group = np.where(speaker >= 0, member_of[speaker], -2)
+            speaker_group = at_rows(member_of, speaker, -2)
             named_group = self.rows_of("focus_groups", "group_id", "segments", "group_id")
             for i in np.flatnonzero(person & group & (speaker_group != named_group))[:PER_CHECK]:
                 self.add(
@@ -1185,8 +1192,8 @@ class _CrossTable:
             )
         code = self.rows_of("codes", "code_id", "codings", "code_id")
         code_activity = key_rows(activities["activity_id"], self.t["codes"]["activity_id"])
-        code_activity = np.where(code >= 0, code_activity[code], -1)
-        source_activity = np.where(coded_segment >= 0, activity[coded_segment], -1)
+        code_activity = at_rows(code_activity, code, -1)
+        source_activity = at_rows(activity, coded_segment, -1)
         ids = activities["activity_id"]
         for i in np.flatnonzero(code_activity != source_activity)[:PER_CHECK]:
             self.add(
