@@ -13,6 +13,8 @@ TOC ?= _toc.yml
 DATA ?= data
 export COMPENDIUM_DATA := $(abspath $(DATA))
 LAB_ARGS ?=
+# `make bench ONLY=scale` (or build) measures one part of the benchmark.
+ONLY ?=
 LINT_DIRS = $(wildcard src tests bench tools)
 # Every package, transitive ones included, with its hashes (made by `make lock` from pyproject.toml).
 LOCK := requirements/lock.txt
@@ -94,9 +96,9 @@ verify: $(STAMP)
 accept: $(STAMP)
 	$(BIN)/python -m compendium.build.verification accept --toc $(TOC)
 
-## Time cold, no-change and incremental builds and the analysis functions at scale (in a temporary copy)
+## Time cold, no-change and incremental builds, the analysis and validation at scale (ONLY=build or ONLY=scale for one part)
 bench: $(STAMP)
-	$(BIN)/python bench/benchmark.py
+	$(BIN)/python bench/benchmark.py $(if $(ONLY),--only $(ONLY))
 
 ## Install the pinned JavaScript test tools (axe-core) from package-lock.json
 node_modules/.installed: package-lock.json

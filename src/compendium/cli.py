@@ -26,7 +26,7 @@ from compendium.contract.refiqda import (
     export_project,
     import_codebook,
 )
-from compendium.contract.validation import InvalidPackage, validate_package
+from compendium.contract.validation import InvalidPackage, return_memory_promptly, validate_package
 from compendium.contract.writing import write_atomically
 from compendium.failures import add_debug_flag, guarded, usage_errors
 
@@ -74,6 +74,7 @@ def _print_problems(problems: list, limit: int = SHOWN_PROBLEMS) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
+    return_memory_promptly()
     problems = validate_package(data_dir)
     if problems:
         _print_problems(problems)

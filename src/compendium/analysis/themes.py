@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from compendium.contract.validation import key_rows
+
 
 def ancestor_pairs(codes: pd.DataFrame) -> pd.DataFrame:
     """Return one row per (code_id, ancestor_id), each code being its own ancestor too."""
@@ -71,33 +73,23 @@ def code_counts(codes: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFra
         Indexed by ``code_id`` in codebook order, with integer columns ``sources`` and
         ``references``; codes with no coding under them have zeros.
     """
-    # Work on integer positions: string merges made this super-linear at 10^6 segments.
+    # Work on integer positions: string merges made this super-linear at 10^6 segments. Ids
+    # are looked up in Arrow's hash tables (key_rows, pd.factorize on Arrow-backed strings):
+    # no Python object is made for any of them.
     code_index = pd.Index(codes["code_id"])
-    parent = code_index.get_indexer(codes["parent_id"].fillna(""))  # -1 for a main theme
-    level = code_index.get_indexer(codings["code_id"])
+    parent = key_rows(codes["code_id"], codes["parent_id"]).astype(np.int64)  # -1: main theme
+    level = key_rows(codes["code_id"], codings["code_id"])
     # Codings outside the codes passed in (e.g. one analysis's codebook) don't count; dropping
     # them before any segment id is looked up keeps one analysis's call from paying for all.
-    coded = level >= 0
+    coded = np.flatnonzero(level >= 0)
     level = level[coded]
-    # Segment ids: the coded ones are hashed (one analysis's are a fraction of all) and every
-    # segment's id is run past them. Building a hash table of 10^6 strings is what costs at
-    # scale; probing a small one with Python's cached string hashes is cheap.
-    which, coded_ids = pd.factorize(codings["segment_id"].to_numpy(dtype=object)[coded])
-    hit = pd.Index(coded_ids).get_indexer(segments["segment_id"].to_numpy(dtype=object))
-    found = np.flatnonzero(hit >= 0)
-    position = np.full(len(coded_ids), -1, dtype=np.int64)
-    position[hit[found]] = found
-    segment = position[which]
+    segment = key_rows(segments["segment_id"], codings["segment_id"].iloc[coded]).astype(np.int64)
     inside = segment >= 0  # codings of segments outside those passed in don't count either
     segment, level = segment[inside], level[inside]
-    # Each coded segment's source (its group, else its speaker), factorised as plain objects:
-    # pandas' str dtype measured 2.4x slower at 10^6 rows.
-    group = segments["group_id"].to_numpy(dtype=object)[found]
-    speaker = segments["participant_id"].to_numpy(dtype=object)[found]
-    source_codes, _ = pd.factorize(np.where(pd.isna(group), speaker, group))
-    n_sources = int(source_codes.max(initial=-1)) + 1
-    source_of_segment = np.full(len(segments), -1, dtype=np.int64)
-    source_of_segment[found] = source_codes
+    # Each segment's source: its group, else its speaker (neither: -1, no source).
+    source_of_segment, _ = pd.factorize(segments["group_id"].fillna(segments["participant_id"]))
+    source_of_segment = source_of_segment.astype(np.int64)
+    n_sources = int(source_of_segment.max(initial=-1)) + 1
     # In segment order (a package's codings usually are already, so this costs little), each
     # level of the climb below yields one sorted run of pairs, which _distinct merges cheaply.
     order = np.argsort(segment, kind="stable")

@@ -171,12 +171,36 @@ def cast_table(frame: pd.DataFrame, fields: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(columns, index=frame.index)
 
 
+def read_typed_table(path: Path, fields: list[dict]) -> pd.DataFrame:
+    """Return a CSV file already known to be valid, each column of its declared type.
+
+    Arrow's CSV reader parses and types the columns itself (empty cells missing), and
+    pandas takes its columns as they are: what :func:`cast_table` makes of the text, at a
+    fraction of the time and memory for a large table. A file Arrow refuses is read as text
+    and cast.
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    from compendium.contract.validation import read_arrow_table, read_text_frame
+
+    arrow = {
+        "string": pa.large_string(),
+        "integer": pa.int64(),
+        "number": pa.float64(),
+        "boolean": pa.bool_(),
+    }
+    table = read_arrow_table(path, {f["name"]: arrow[f["type"]] for f in fields}, nulls=True)
+    if table is None:
+        return cast_table(read_text_frame(path), fields)
+    dtypes = {arrow[kind]: pd.api.types.pandas_dtype(PANDAS_DTYPES[kind]) for kind in arrow}
+    return table.to_pandas(types_mapper=dtypes.get)[[f["name"] for f in fields]]
+
+
 def read_typed_tables(data_dir: Path, package: dict) -> dict[str, pd.DataFrame]:
     """Return every resource of a package already known to be valid, typed by its schema."""
-    from compendium.contract.validation import read_text_frame
-
     return {
-        r["name"]: cast_table(read_text_frame(Path(data_dir) / r["path"]), r["schema"]["fields"])
+        r["name"]: read_typed_table(Path(data_dir) / r["path"], r["schema"]["fields"])
         for r in package["resources"]
     }
 
@@ -299,10 +323,11 @@ def load_study(data_dir: Path | None = None) -> Study:
         problems, frames = package_problems(data_dir)
         if problems:
             raise InvalidPackage(problems)
+        # The text frames go before the typed tables are read: one copy at a time.
+        del frames
         descriptor = read_descriptor(data_dir)
         package = read_package_json(data_dir)
-        fields = {r["name"]: r["schema"]["fields"] for r in package["resources"]}
-        tables = {name: cast_table(frame, fields[name]) for name, frame in frames.items()}
+        tables = read_typed_tables(data_dir, package)
         remember_valid(fingerprint)
     study = Study(data_dir, descriptor, tables, digests=digests)
     study.__dict__["metadata"] = {k: v for k, v in package.items() if k != "resources"}

@@ -47,7 +47,6 @@ from pathlib import Path
 from xml.parsers import expat
 
 import pandas as pd
-import xmlschema
 
 from compendium import __version__, paths
 from compendium.analysis.themes import segment_sources
@@ -162,8 +161,12 @@ def codebook_xml(codes: pd.DataFrame, activity_id: str) -> bytes:
 
 
 @functools.cache
-def _schema(path: Path) -> xmlschema.XMLSchema:
+def _schema(path: Path):
     """Return a schema shipped with the package, built once per process."""
+    # Imported here: the command line loads this module for every command, and xmlschema
+    # (with elementpath) costs a quarter of a second and some 15 MB that only exchange needs.
+    import xmlschema
+
     return xmlschema.XMLSchema(str(path))
 
 
