@@ -14,6 +14,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from compendium.contract.problems import SHOWN_PROBLEMS
+
 #: Problems of an unexpected InvalidPackage named in its one line; the rest are counted.
 SHOWN_IN_A_LINE = 3
 DEBUG_HELP = "show the traceback of an unexpected error instead of one line"
@@ -36,6 +38,14 @@ def usage_errors(parser: argparse.ArgumentParser, what: str | None) -> None:
         parser.exit(2, f"{prefix}usage: {message}\n")
 
     parser.error = error
+
+
+def print_problems(problems: list, limit: int = SHOWN_PROBLEMS) -> None:
+    """Print located problems on stderr, one a line, then how many more when over ``limit``."""
+    for problem in problems[:limit]:
+        print(problem, file=sys.stderr)
+    if len(problems) > limit:
+        print(f"... and {len(problems) - limit} more", file=sys.stderr)
 
 
 def reason(error: BaseException) -> str:
