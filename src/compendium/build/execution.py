@@ -47,6 +47,10 @@ PROBE = (
     "    print(_json.dumps({'data': {}, 'modules': []}))\n"
 )
 PACKAGE_DIR = paths.PACKAGE_DIR
+#: The variable that overrides the small-cell threshold (``compendium.analysis.disclosure``'s
+#: ``ENV_VAR``, named here because importing that module brings pandas: a second on every
+#: rebuild with nothing to do).
+SMALL_CELL_VAR = "COMPENDIUM_SMALL_CELL"
 
 
 class ExecutionFailed(RuntimeError):
@@ -130,9 +134,7 @@ def environment_signature() -> str:
     Installing or upgrading any distribution changes its ``.dist-info`` folder name, so the
     listing of the site-packages folders stands in for the whole environment.
     """
-    from compendium.analysis.disclosure import ENV_VAR
-
-    threshold = os.environ.get(ENV_VAR, "")
+    threshold = os.environ.get(SMALL_CELL_VAR, "")
     digest = hashlib.sha256(
         f"{sys.executable}\0{sys.version}\0{paths.data_dir()}\0{threshold}".encode()
     )
@@ -582,6 +584,29 @@ def _write_last_run(book: Book, report: Report) -> None:
     )
 
 
+def execute_book(book: Book, workers: int = 2) -> int:
+    """Run :func:`prepare` as ``make book`` does; return 0, or 1 when a chapter or the data failed.
+
+    Nothing runs when ``_config.yml`` does not ask for the cache (Jupyter Book executes then).
+    An invalid data package is told in one line on stderr, nothing executed.
+    """
+    mode = book.config().get("execute_notebooks", "auto")
+    if mode != "cache":
+        print(f"execution: execute_notebooks is {mode!r}, not 'cache'; Jupyter Book executes")
+        return 0
+    try:
+        report = prepare(book, workers=workers)
+    except ValueError as exc:
+        # InvalidPackage can only come from compendium.contract.validation once it was imported;
+        # importing it up front would cost every no-change rebuild a second.
+        validation = sys.modules.get("compendium.contract.validation")
+        if validation is None or not isinstance(exc, validation.InvalidPackage):
+            raise
+        print(f"execution: nothing executed: {exc}", file=sys.stderr)
+        return 1
+    return 1 if report.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Prepare the book's execution cache; return 0, or 1 when a chapter or the data failed."""
     parser = argparse.ArgumentParser(
@@ -601,27 +626,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         book = Book(Path(args.root).resolve(), Path(args.toc))
-        mode = book.config().get("execute_notebooks", "auto")
-        if mode != "cache":
-            print(f"execution: execute_notebooks is {mode!r}, not 'cache'; Jupyter Book executes")
-            return 0
         if args.dry_run:
             pending = plan(book)
             for item in pending.stale:
                 print(f"stale: {item.source.relative_to(book.root)}: {item.reason}")
             print(f"up to date: {len(pending.fresh)}; stale: {len(pending.stale)}")
             return 0
-        try:
-            report = prepare(book, workers=args.workers)
-        except ValueError as exc:
-            # InvalidPackage can only come from compendium.contract.validation once it was imported;
-            # importing it up front would cost every no-change rebuild a second.
-            validation = sys.modules.get("compendium.contract.validation")
-            if validation is None or not isinstance(exc, validation.InvalidPackage):
-                raise
-            print(f"execution: nothing executed: {exc}", file=sys.stderr)
-            return 1
-        return 1 if report.failed else 0
+        return execute_book(book, workers=args.workers)
 
     return guarded("execution", run, debug=args.debug)
 
