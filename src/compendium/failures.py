@@ -1,6 +1,7 @@
 """How every command fails: one line, ``compendium: <what>: <why>``, and never a traceback.
 
-Each entry point (``python -m compendium ...``, ``python -m compendium.build.execution``,
+Each entry point (``python -m compendium ...``, ``python -m compendium.build.pipeline``,
+``python -m compendium.build.execution``,
 ``python -m compendium.build.pdf``, ``python -m compendium.build.verification``) runs its work
 through :func:`guarded`. Errors a command expects (a bad package, a file it cannot write) are
 caught where they happen and told in the command's own words; whatever is left (a bug, a full

@@ -10,7 +10,8 @@ each chapter on all of its inputs instead:
 - the ``compendium`` modules its kernel loaded;
 - the interpreter, the installed packages and the data directory.
 
-``python -m compendium.build.execution`` (run by ``make book`` before ``jupyter-book build``) reads
+``python -m compendium.build.execution`` (which ``make book``'s :mod:`compendium.build.pipeline`
+runs between the check and ``jupyter-book build``) reads
 the table of contents, finds the chapters whose key changed, drops their records from the
 jupyter-cache, executes them on two kernels at a time and stores the executed notebooks in the
 cache. Jupyter Book then finds every chapter in its cache and only renders. A rebuild with no
