@@ -340,13 +340,31 @@ class Outcome:
     error: str | None = None
 
 
-async def _execute(source: Path, notebook, timeout: int, allow_errors: bool, env: dict | None):
+async def _execute(
+    source: Path,
+    notebook,
+    timeout: int,
+    allow_errors: bool,
+    env: dict | None,
+    gate: asyncio.Semaphore | None = None,
+):
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     runnable = nbformat.from_dict(json.loads(json.dumps(notebook)))
     runnable.cells.append(nbformat.v4.new_code_cell(PROBE))
+    last = len(runnable.cells) - 1
+    held = gate is not None
+
+    def release(**_) -> None:
+        # The chapter's last cell (the probe) has run: the next chapter's kernel may start
+        # while this one shuts down (about half a second of waiting, not computing).
+        nonlocal held
+        if held:
+            held = False
+            gate.release()
+
     # As jupyter-cache does: a notebook's own execution settings win, and no timing is
     # recorded in cell metadata (which would change the notebook's cache key).
     overrides = runnable.metadata.get("execution", {})
@@ -356,13 +374,18 @@ async def _execute(source: Path, notebook, timeout: int, allow_errors: bool, env
         allow_errors=overrides.get("allow_errors", allow_errors),
         record_timing=False,
         resources={"metadata": {"path": str(Path(source).parent)}},
+        on_cell_executed=lambda cell_index, **_: release() if cell_index == last else None,
     )
+    if gate is not None:
+        await gate.acquire()
     started = time.perf_counter()
     error = None
     try:
         await client.async_execute(**({"env": env} if env else {}))
     except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError) as exc:
         error = f"{type(exc).__name__}: {exc}"
+    finally:
+        release()
     seconds = time.perf_counter() - started
     probe = runnable.cells.pop()
     inputs = None
@@ -376,8 +399,7 @@ async def _execute_all(jobs, workers, timeout, allow_errors, env, on_done):
     gate = asyncio.Semaphore(workers)
 
     async def one(source, notebook):
-        async with gate:
-            outcome = await _execute(source, notebook, timeout, allow_errors, env)
+        outcome = await _execute(source, notebook, timeout, allow_errors, env, gate)
         on_done(outcome)
         return outcome
 
