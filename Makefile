@@ -79,14 +79,13 @@ lock: $(UV)
 system:
 	CHROMIUM=$(CHROMIUM) bash tools/system-packages
 
-## Say which chapters the data package (DATA) supports, and what any other one lacks (book runs it first)
+## Say which chapters the data package (DATA) supports, and what any other one lacks (book checks it first)
 check: $(STAMP)
 	$(BIN)/python -m compendium check --data $(DATA) --toc $(TOC)
 
-## Build the HTML book: check, run only chapters whose code, data or package code changed, then render; fails on any warning or failing cell
-book: check
-	$(BIN)/python -m compendium.build.execution --toc $(TOC)
-	$(BIN)/jupyter-book build . --toc $(TOC) --builder html -W -n --keep-going
+## Build the HTML book: check, run only chapters whose code, data or package code changed, render only if anything changed; fails on any warning or failing cell
+book: $(STAMP)
+	$(BIN)/python -m compendium.build.pipeline --data $(DATA) --toc $(TOC)
 
 ## Re-execute every chapter from scratch and report each table cell, value and figure that differs from tests/reference (VERBOSE=1: the raw diff too)
 verify: $(STAMP)

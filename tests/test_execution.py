@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 from conftest import edit_csv
 
 from compendium import paths
+from compendium.build import pipeline
 from compendium.build.execution import Book, main, plan, prepare, read_notebook
 from compendium.contract.loading import is_known_valid, load_study, package_fingerprint
 from compendium.contract.validation import InvalidPackage
@@ -250,3 +252,163 @@ def test_scaled_tables_look_like_the_package_at_any_size(study):
     pd.testing.assert_frame_equal(tables["codings"], again["codings"])
     counts = code_counts(tables["codes"], tables["segments"], tables["codings"])
     assert counts["references"].max() > 0
+
+
+# --------------------------------------------------------------------------- make book's pipeline
+
+RENDERED = "render: jupyter-book build"
+SKIPPED = "render: nothing the book reads changed since the last render"
+
+
+@pytest.fixture
+def engine(tmp_path, monkeypatch) -> Path:
+    """A copy of the engine's files that the pipeline takes for the engine's (editable)."""
+    copy = tmp_path / "engine"
+    shutil.copytree(paths.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(pipeline, "ENGINE_DIR", copy)
+    return copy
+
+
+@pytest.fixture
+def staged_book(book) -> Book:
+    """The small book, with a plain page for each stage the package declares, as the check asks."""
+    from compendium.contract.descriptor import read_descriptor
+
+    stages = read_descriptor(Path(os.environ["COMPENDIUM_DATA"])).stages
+    with (book.root / "_toc.yml").open("a") as toc:
+        for stage in stages:
+            (book.root / "pages" / f"{stage.chapter}.md").write_text(f"# {stage.name}\n\nText.\n")
+            toc.write(f"  - file: pages/{stage.chapter}\n")
+    return book
+
+
+def build_book(book: Book, capfd) -> str:
+    """Run ``make book``'s pipeline on ``book``; return what it printed (its render's too)."""
+    status = pipeline.build(book, Path(os.environ["COMPENDIUM_DATA"]))
+    printed = capfd.readouterr()
+    assert status == 0, printed.out[-4000:] + printed.err[-4000:]
+    return printed.out
+
+
+def edit_text(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, path
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+EDITS = {
+    "chapter prose": lambda book, data, engine, env: edit_text(
+        book.root / "pages" / "coders.md", "Some prose.", "Edited prose."
+    ),
+    "plain page": lambda book, data, engine, env: edit_text(
+        book.root / "pages" / "index.md", "without code", "with no code"
+    ),
+    "_config.yml": lambda book, data, engine, env: edit_text(
+        book.root / "_config.yml", "title: mini", "title: edited"
+    ),
+    "_toc.yml": lambda book, data, engine, env: edit_text(
+        book.root / "_toc.yml", "  - file: pages/activities\n", ""
+    ),
+    "a file a page refers to": lambda book, data, engine, env: (
+        book.root / "pages" / "logo.svg"
+    ).write_text("<svg/>"),
+    "data file": lambda book, data, engine, env: edit_csv(
+        data / "coders.csv", 2, "role", "Edited Role"
+    ),
+    "study descriptor": lambda book, data, engine, env: edit_text(
+        data / "study.yaml", "small_cell_threshold: 0", "small_cell_threshold: 3"
+    ),
+    "engine module": lambda book, data, engine, env: edit_text(
+        engine / "build" / "sphinx_ext.py", '"""', '"""An edited docstring. '
+    ),
+    "engine resource": lambda book, data, engine, env: edit_text(
+        engine / "resources" / "compendium.css", "{", "{ color: red;"
+    ),
+    "small-cell threshold": lambda book, data, engine, env: env.setenv(
+        "COMPENDIUM_SMALL_CELL", "5"
+    ),
+    "data folder": lambda book, data, engine, env: env.setenv(
+        "COMPENDIUM_DATA", str(data.parent / "other")
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_every_kind_of_input_changes_what_the_render_is_keyed_on(book, engine, monkeypatch, edit):
+    monkeypatch.delenv("COMPENDIUM_SMALL_CELL", raising=False)
+    data = Path(os.environ["COMPENDIUM_DATA"])
+    before = pipeline.render_digest(book, data)
+    # Touching files without changing them, or reading the digest again, changes nothing.
+    for path in (book.root / "pages" / "coders.md", data / "coders.csv"):
+        os.utime(path)
+    assert pipeline.render_digest(book, data) == before
+    EDITS[edit](book, data, engine, monkeypatch)
+    assert pipeline.render_digest(book, data) != before
+
+
+def test_an_executed_notebook_changes_what_the_render_is_keyed_on(book):
+    prepare(book, log=lambda _: None)
+    data = Path(os.environ["COMPENDIUM_DATA"])
+    before = pipeline.render_digest(book, data)
+    state = json.loads((book.state_dir / "execution.json").read_text())
+    executed = book.cache_dir() / "executed" / state["chapters"]["pages/coders.md"]["hashkey"]
+    notebook = executed / "base.ipynb"
+    notebook.write_text(notebook.read_text() + "\n")  # any byte: outputs may differ anywhere
+    assert pipeline.render_digest(book, data) != before
+
+
+def test_make_book_renders_when_an_input_changed_and_only_then(staged_book, engine, capfd):
+    book = staged_book
+    data = Path(os.environ["COMPENDIUM_DATA"])
+    html = book.build_dir / "html" / "pages"
+    first = build_book(book, capfd)
+    assert "execution: executed 2" in first and RENDERED in first
+    written = (html / "coders.html").stat().st_mtime_ns
+
+    again = build_book(book, capfd)
+    assert "check: unchanged since it last passed" in again
+    assert "nothing to execute" in again and SKIPPED in again and RENDERED not in again
+    assert (html / "coders.html").stat().st_mtime_ns == written
+
+    EDITS["chapter prose"](book, data, engine, None)
+    prose = build_book(book, capfd)
+    assert RENDERED in prose and "check: unchanged" not in prose
+    assert "Edited prose." in (html / "coders.html").read_text()
+
+    EDITS["_config.yml"](book, data, engine, None)
+    assert RENDERED in build_book(book, capfd)
+
+    EDITS["data file"](book, data, engine, None)
+    edited = build_book(book, capfd)
+    assert "execution: executed pages/coders.md" in edited and RENDERED in edited
+    assert "Edited Role" in (html / "coders.html").read_text()
+
+    EDITS["engine module"](book, data, engine, None)
+    assert RENDERED in build_book(book, capfd)
+
+    (html / "activities.html").unlink()  # the output is no longer what the last render left
+    assert RENDERED in build_book(book, capfd)
+    assert (html / "activities.html").is_file()
+
+    assert SKIPPED in build_book(book, capfd)
+
+
+def test_make_book_stops_at_a_failing_check_and_renders_nothing(staged_book, capfd):
+    book = staged_book
+    data = Path(os.environ["COMPENDIUM_DATA"])
+    edit_text(data / "study.yaml", "small_cell_threshold: 0", "small_cell_threshold: many")
+    assert pipeline.main(["--root", str(book.root)]) == 1
+    printed = capfd.readouterr()
+    assert re.search(r"study\.yaml:\d+:\d+: .*small_cell_threshold", printed.err), printed.err
+    assert "compendium: check: " in printed.err and "descriptor is invalid" in printed.err
+    assert not (book.state_dir / "execution.json").exists()
+    assert not (book.build_dir / "html").exists()
+    assert pipeline.main(["--root", str(book.root), "--toc", "nope.yml"]) == 1
+    assert "compendium: check: nope.yml: no such table of contents" in capfd.readouterr().err
+
+
+def test_the_threshold_the_key_names_is_the_one_disclosure_control_reads():
+    from compendium.analysis.disclosure import ENV_VAR
+    from compendium.build.execution import SMALL_CELL_VAR
+
+    assert SMALL_CELL_VAR == ENV_VAR

@@ -28,7 +28,7 @@ from compendium.contract.refiqda import (
 )
 from compendium.contract.validation import InvalidPackage, return_memory_promptly, validate_package
 from compendium.contract.writing import write_atomically
-from compendium.failures import add_debug_flag, guarded, usage_errors
+from compendium.failures import add_debug_flag, guarded, print_problems, usage_errors
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -64,20 +64,12 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_problems(problems: list, limit: int = SHOWN_PROBLEMS) -> None:
-    """Print located problems, one a line, then how many more when there are over ``limit``."""
-    for problem in problems[:limit]:
-        print(problem, file=sys.stderr)
-    if len(problems) > limit:
-        print(f"... and {len(problems) - limit} more", file=sys.stderr)
-
-
 def _validate(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
     return_memory_promptly()
     problems = validate_package(data_dir)
     if problems:
-        _print_problems(problems)
+        print_problems(problems)
         count = len(problems)
         print(
             f"compendium: validate: {data_dir}: {count} problem{'s' * (count > 1)}",
@@ -102,7 +94,7 @@ def _new(args: argparse.Namespace) -> int:
     except ScaffoldError as exc:
         return fail(f"{args.dir}: nothing written: {exc}")
     except InvalidPackage as exc:
-        _print_problems(exc.problems)
+        print_problems(exc.problems)
         count = len(exc.problems)
         package = args.data or f"the package generated from {args.spec}"
         return fail(
@@ -116,30 +108,10 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from compendium.build.support import book_data_dir, check_book
+    from compendium.build.support import book_data_dir, run_check
 
     root = Path(args.root)
-    toc = Path(args.toc)
-    data_dir = Path(args.data) if args.data else book_data_dir(root)
-    if not (toc if toc.is_absolute() else root / toc).is_file():
-        print(f"compendium: check: {toc}: no such table of contents", file=sys.stderr)
-        return 1
-    try:
-        report = check_book(root, toc, data_dir)
-    except InvalidPackage as exc:
-        _print_problems(exc.problems)
-        print(f"compendium: check: {data_dir}: the study descriptor is invalid", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as exc:
-        print(f"compendium: check: {data_dir}: cannot read the package: {exc}", file=sys.stderr)
-        return 1
-    for chapter in report.chapters:
-        print(chapter.describe(), file=sys.stdout if chapter.supported else sys.stderr)
-    for problem in report.problems:
-        print(problem, file=sys.stderr)
-    *_, verdict = report.lines()
-    print(verdict, file=sys.stdout if report.ok else sys.stderr)
-    return 0 if report.ok else 1
+    return run_check(root, Path(args.toc), Path(args.data) if args.data else book_data_dir(root))
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -149,7 +121,7 @@ def _schema(args: argparse.Namespace) -> int:
     try:
         path, resources = write_package_descriptor(data_dir)
     except InvalidPackage as exc:
-        _print_problems(exc.problems)
+        print_problems(exc.problems)
         print(
             f"compendium: schema: {data_dir}: nothing written: study.yaml is invalid",
             file=sys.stderr,
@@ -180,7 +152,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     try:
         study = load_study(data_dir)
     except InvalidPackage as exc:
-        _print_problems(exc.problems)
+        print_problems(exc.problems)
         print(f"compendium: reproduce: {data_dir}: not a valid data package", file=sys.stderr)
         return 1
     if not study.has("published_figures"):

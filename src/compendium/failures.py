@@ -1,6 +1,7 @@
 """How every command fails: one line, ``compendium: <what>: <why>``, and never a traceback.
 
-Each entry point (``python -m compendium ...``, ``python -m compendium.build.execution``,
+Each entry point (``python -m compendium ...``, ``python -m compendium.build.pipeline``,
+``python -m compendium.build.execution``,
 ``python -m compendium.build.pdf``, ``python -m compendium.build.verification``) runs its work
 through :func:`guarded`. Errors a command expects (a bad package, a file it cannot write) are
 caught where they happen and told in the command's own words; whatever is left (a bug, a full
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+
+from compendium.contract.problems import SHOWN_PROBLEMS
 
 #: Problems of an unexpected InvalidPackage named in its one line; the rest are counted.
 SHOWN_IN_A_LINE = 3
@@ -36,6 +39,14 @@ def usage_errors(parser: argparse.ArgumentParser, what: str | None) -> None:
         parser.exit(2, f"{prefix}usage: {message}\n")
 
     parser.error = error
+
+
+def print_problems(problems: list, limit: int = SHOWN_PROBLEMS) -> None:
+    """Print located problems on stderr, one a line, then how many more when over ``limit``."""
+    for problem in problems[:limit]:
+        print(problem, file=sys.stderr)
+    if len(problems) > limit:
+        print(f"... and {len(problems) - limit} more", file=sys.stderr)
 
 
 def reason(error: BaseException) -> str:

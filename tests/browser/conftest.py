@@ -314,10 +314,14 @@ def html_dir() -> Path:
 
 
 def book_command() -> list[str]:
-    """Return the command ``make book`` runs to build the book, as an argument list.
+    """Return the Jupyter Book command ``make book`` runs to render the book, as an argument list.
 
-    Read from ``make -n book`` so that the hygiene tests exercise the real flags.
+    ``make book`` runs :mod:`compendium.build.pipeline`, which renders with
+    :func:`compendium.build.pipeline.render_command`; checked against ``make -n book`` so that
+    the hygiene tests exercise the real flags.
     """
+    from compendium.build.pipeline import render_command
+
     dry_run = subprocess.run(
         ["make", "-n", "--no-print-directory", "book"],
         cwd=paths.ROOT,
@@ -325,14 +329,10 @@ def book_command() -> list[str]:
         text=True,
         check=True,
     )
-    lines = [line for line in dry_run.stdout.splitlines() if "jupyter-book build" in line]
-    assert len(lines) == 1, (
-        f"expected one jupyter-book command in `make -n book`:\n{dry_run.stdout}"
-    )
-    argv = shlex.split(lines[0])
-    # The Makefile names the venv's binary relative to the repository root.
-    argv[0] = str((paths.ROOT / argv[0]).resolve())
-    return argv
+    lines = [line for line in dry_run.stdout.splitlines() if "-m compendium.build.pipeline" in line]
+    assert len(lines) == 1, f"expected `make -n book` to run the pipeline once:\n{dry_run.stdout}"
+    toc = shlex.split(lines[0])
+    return render_command(toc[toc.index("--toc") + 1] if "--toc" in toc else "_toc.yml")
 
 
 def run_build_step(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from compendium import paths
 
-from .conftest import book_command, run_build_step
+from .conftest import run_build_step
 
 
 def build_book(root: Path, data: Path, **environment: str) -> Path:
@@ -32,11 +32,8 @@ def build_book(root: Path, data: Path, **environment: str) -> Path:
         "COMPENDIUM_DATA": str(data),
         "COMPENDIUM_ROOT": str(root),
     }
-    steps = [
-        [sys.executable, "-m", "compendium.build.execution", "--root", str(root)],
-        book_command(),
-    ]
-    for step in steps:
-        run = run_build_step(step, root, env, timeout=1800)
-        assert run.returncode == 0, f"{' '.join(step[:3])} failed:\n{run.stdout[-6000:]}"
+    # What `make book` runs: check, execute, then render with book_command()'s flags.
+    step = [sys.executable, "-m", "compendium.build.pipeline", "--root", str(root)]
+    run = run_build_step(step, root, env, timeout=1800)
+    assert run.returncode == 0, f"{' '.join(step[:3])} failed:\n{run.stdout[-6000:]}"
     return root / "_build" / "html"

@@ -10,7 +10,8 @@ each chapter on all of its inputs instead:
 - the ``compendium`` modules its kernel loaded;
 - the interpreter, the installed packages and the data directory.
 
-``python -m compendium.build.execution`` (run by ``make book`` before ``jupyter-book build``) reads
+``python -m compendium.build.execution`` (which ``make book``'s :mod:`compendium.build.pipeline`
+runs between the check and ``jupyter-book build``) reads
 the table of contents, finds the chapters whose key changed, drops their records from the
 jupyter-cache, executes them on two kernels at a time and stores the executed notebooks in the
 cache. Jupyter Book then finds every chapter in its cache and only renders. A rebuild with no
@@ -47,6 +48,10 @@ PROBE = (
     "    print(_json.dumps({'data': {}, 'modules': []}))\n"
 )
 PACKAGE_DIR = paths.PACKAGE_DIR
+#: The variable that overrides the small-cell threshold (``compendium.analysis.disclosure``'s
+#: ``ENV_VAR``, named here because importing that module brings pandas: a second on every
+#: rebuild with nothing to do).
+SMALL_CELL_VAR = "COMPENDIUM_SMALL_CELL"
 
 
 class ExecutionFailed(RuntimeError):
@@ -130,9 +135,7 @@ def environment_signature() -> str:
     Installing or upgrading any distribution changes its ``.dist-info`` folder name, so the
     listing of the site-packages folders stands in for the whole environment.
     """
-    from compendium.analysis.disclosure import ENV_VAR
-
-    threshold = os.environ.get(ENV_VAR, "")
+    threshold = os.environ.get(SMALL_CELL_VAR, "")
     digest = hashlib.sha256(
         f"{sys.executable}\0{sys.version}\0{paths.data_dir()}\0{threshold}".encode()
     )
@@ -337,13 +340,31 @@ class Outcome:
     error: str | None = None
 
 
-async def _execute(source: Path, notebook, timeout: int, allow_errors: bool, env: dict | None):
+async def _execute(
+    source: Path,
+    notebook,
+    timeout: int,
+    allow_errors: bool,
+    env: dict | None,
+    gate: asyncio.Semaphore | None = None,
+):
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     runnable = nbformat.from_dict(json.loads(json.dumps(notebook)))
     runnable.cells.append(nbformat.v4.new_code_cell(PROBE))
+    last = len(runnable.cells) - 1
+    held = gate is not None
+
+    def release(**_) -> None:
+        # The chapter's last cell (the probe) has run: the next chapter's kernel may start
+        # while this one shuts down (about half a second of waiting, not computing).
+        nonlocal held
+        if held:
+            held = False
+            gate.release()
+
     # As jupyter-cache does: a notebook's own execution settings win, and no timing is
     # recorded in cell metadata (which would change the notebook's cache key).
     overrides = runnable.metadata.get("execution", {})
@@ -353,13 +374,18 @@ async def _execute(source: Path, notebook, timeout: int, allow_errors: bool, env
         allow_errors=overrides.get("allow_errors", allow_errors),
         record_timing=False,
         resources={"metadata": {"path": str(Path(source).parent)}},
+        on_cell_executed=lambda cell_index, **_: release() if cell_index == last else None,
     )
+    if gate is not None:
+        await gate.acquire()
     started = time.perf_counter()
     error = None
     try:
         await client.async_execute(**({"env": env} if env else {}))
     except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError) as exc:
         error = f"{type(exc).__name__}: {exc}"
+    finally:
+        release()
     seconds = time.perf_counter() - started
     probe = runnable.cells.pop()
     inputs = None
@@ -373,8 +399,7 @@ async def _execute_all(jobs, workers, timeout, allow_errors, env, on_done):
     gate = asyncio.Semaphore(workers)
 
     async def one(source, notebook):
-        async with gate:
-            outcome = await _execute(source, notebook, timeout, allow_errors, env)
+        outcome = await _execute(source, notebook, timeout, allow_errors, env, gate)
         on_done(outcome)
         return outcome
 
@@ -582,6 +607,29 @@ def _write_last_run(book: Book, report: Report) -> None:
     )
 
 
+def execute_book(book: Book, workers: int = 2) -> int:
+    """Run :func:`prepare` as ``make book`` does; return 0, or 1 when a chapter or the data failed.
+
+    Nothing runs when ``_config.yml`` does not ask for the cache (Jupyter Book executes then).
+    An invalid data package is told in one line on stderr, nothing executed.
+    """
+    mode = book.config().get("execute_notebooks", "auto")
+    if mode != "cache":
+        print(f"execution: execute_notebooks is {mode!r}, not 'cache'; Jupyter Book executes")
+        return 0
+    try:
+        report = prepare(book, workers=workers)
+    except ValueError as exc:
+        # InvalidPackage can only come from compendium.contract.validation once it was imported;
+        # importing it up front would cost every no-change rebuild a second.
+        validation = sys.modules.get("compendium.contract.validation")
+        if validation is None or not isinstance(exc, validation.InvalidPackage):
+            raise
+        print(f"execution: nothing executed: {exc}", file=sys.stderr)
+        return 1
+    return 1 if report.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Prepare the book's execution cache; return 0, or 1 when a chapter or the data failed."""
     parser = argparse.ArgumentParser(
@@ -601,27 +649,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         book = Book(Path(args.root).resolve(), Path(args.toc))
-        mode = book.config().get("execute_notebooks", "auto")
-        if mode != "cache":
-            print(f"execution: execute_notebooks is {mode!r}, not 'cache'; Jupyter Book executes")
-            return 0
         if args.dry_run:
             pending = plan(book)
             for item in pending.stale:
                 print(f"stale: {item.source.relative_to(book.root)}: {item.reason}")
             print(f"up to date: {len(pending.fresh)}; stale: {len(pending.stale)}")
             return 0
-        try:
-            report = prepare(book, workers=args.workers)
-        except ValueError as exc:
-            # InvalidPackage can only come from compendium.contract.validation once it was imported;
-            # importing it up front would cost every no-change rebuild a second.
-            validation = sys.modules.get("compendium.contract.validation")
-            if validation is None or not isinstance(exc, validation.InvalidPackage):
-                raise
-            print(f"execution: nothing executed: {exc}", file=sys.stderr)
-            return 1
-        return 1 if report.failed else 0
+        return execute_book(book, workers=args.workers)
 
     return guarded("execution", run, debug=args.debug)
 

@@ -55,6 +55,7 @@ that names the other study throughout.
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ from docutils import nodes
 from docutils.statemachine import StringList
 from docutils.writers.html5_polyglot import HTMLTranslator
 from myst_nb.sphinx_ import HideCodeCellNode, depart_HideCellInput, visit_HideCellInput
-from pybtex.plugin import register_plugin
+from pybtex.plugin import find_plugin, register_plugin
 from pybtex.style.formatting.plain import Style as PlainStyle
 from pybtex.style.labels import BaseLabelStyle
 from pybtex.style.sorting.author_year_title import SortingStyle as AuthorYearTitleSortingBase
@@ -700,13 +701,11 @@ def book_metadata(app: Any, config: Any) -> None:
     """
     from sphinx.errors import ConfigError
 
-    from compendium.build.support import book_data_dir
-    from compendium.contract.descriptor import read_descriptor
     from compendium.contract.problems import InvalidPackage
     from compendium.presentation.html import escape
 
     try:
-        descriptor = read_descriptor(book_data_dir(Path(app.srcdir)))
+        descriptor = _study_descriptor(app)
     except InvalidPackage as exc:
         raise ConfigError(f"the book's title and metadata come from study.yaml: {exc}") from None
     book = descriptor.book
@@ -784,6 +783,12 @@ def setup(app: Any) -> dict[str, Any]:
         "pybtex.style.sorting", "compendium-author-year-title", AuthorYearTitleSorting, force=True
     )
     register_plugin("pybtex.style.formatting", BIBTEX_STYLE, AuthorYearStyle, force=True)
+    # sphinxcontrib-bibtex looks the plain-text backend up for every citation it resolves, and
+    # pybtex scans every installed distribution's entry points at each look-up (tens of ms):
+    # registered at run time, as its entry point names it, it is found in a dictionary.
+    register_plugin(
+        "pybtex.backends", "plaintext", find_plugin("pybtex.backends", "plaintext"), force=True
+    )
     register_bibtex_plugin(
         "sphinxcontrib.bibtex.style.referencing", BIBTEX_STYLE, RoundBracketReferences, force=True
     )
@@ -910,10 +915,28 @@ def refresh_checklist_pages(
 
 
 def _study_descriptor(app: Any):
+    """Return the study descriptor of the book's data package, read once per build.
+
+    The metadata and each checklist page need it, and reading it checks it against its
+    schema (a fifth of a second each time); the file does not change during a build.
+    """
     from compendium.build.support import book_data_dir
+    from compendium.contract.descriptor import DESCRIPTOR_FILE
+
+    data_dir = book_data_dir(Path(app.srcdir))
+    try:
+        status = (data_dir / DESCRIPTOR_FILE).stat()
+    except OSError:
+        status = None  # read_descriptor says what is wrong
+    key = (data_dir, status and (status.st_mtime_ns, status.st_size, status.st_ino))
+    return _read_descriptor(*key)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_descriptor(data_dir: Path, _signature: tuple | None):
     from compendium.contract.descriptor import read_descriptor
 
-    return read_descriptor(book_data_dir(Path(app.srcdir)))
+    return read_descriptor(data_dir)
 
 
 def resolve_place(env: Any, place: Any) -> tuple[str, str] | str:

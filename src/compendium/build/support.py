@@ -25,19 +25,21 @@ executing anything.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from compendium import paths
 from compendium.build.templates import Template, chapter_kind, chapter_stage, templates
 from compendium.contract.descriptor import DESCRIPTOR_FILE, Descriptor, read_descriptor
-from compendium.contract.problems import display_path
+from compendium.contract.problems import InvalidPackage, display_path
 from compendium.contract.schema import (
     Module,
     modules,
     modules_present,
     read_package_json,
 )
+from compendium.failures import print_problems
 
 #: Declarations of ``study.yaml`` that a template's ``when`` may name (besides modules).
 DECLARATIONS = {"tables": "summary tables"}
@@ -252,3 +254,40 @@ def book_data_dir(root: Path) -> Path:
     if os.environ.get("COMPENDIUM_DATA") or not own.is_dir():
         return paths.data_dir()
     return own
+
+
+def run_check(root: Path, toc: Path, data_dir: Path, report_to: list[str] | None = None) -> int:
+    """Print the check's report for the book at ``root`` and return its exit status (0 or 1).
+
+    What ``python -m compendium check`` and ``make book`` run: supported chapters on stdout;
+    each unsupported chapter, each problem and the verdict on stderr when the check fails; an
+    invalid descriptor as its located problems, then one ``compendium: check:`` line.
+
+    Parameters
+    ----------
+    root, toc, data_dir
+        As for :func:`check_book`.
+    report_to
+        When given, receives the lines printed on stdout when the check passes.
+    """
+    if not (toc if toc.is_absolute() else root / toc).is_file():
+        print(f"compendium: check: {toc}: no such table of contents", file=sys.stderr)
+        return 1
+    try:
+        report = check_book(root, toc, data_dir)
+    except InvalidPackage as exc:
+        print_problems(exc.problems)
+        print(f"compendium: check: {data_dir}: the study descriptor is invalid", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"compendium: check: {data_dir}: cannot read the package: {exc}", file=sys.stderr)
+        return 1
+    for chapter in report.chapters:
+        print(chapter.describe(), file=sys.stdout if chapter.supported else sys.stderr)
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    *_, verdict = report.lines()
+    print(verdict, file=sys.stdout if report.ok else sys.stderr)
+    if report.ok and report_to is not None:
+        report_to.extend(report.lines())
+    return 0 if report.ok else 1

@@ -143,18 +143,43 @@ def missing_cells(chapter: str, template: str) -> list[str]:
     return missing
 
 
+def front_matter(text: str) -> dict:
+    """Return a MyST-Markdown text's YAML front matter, as jupytext's MyST reader reads it.
+
+    Reading only the front matter (markdown-it's front-matter rule, then LibYAML when it is
+    there) costs a few milliseconds where parsing the whole notebook with jupytext costs tens:
+    ``compendium check`` reads every chapter's front matter on every build. Front matter that
+    is not valid YAML is left to jupytext, so it fails with jupytext's own error.
+    """
+    tokens = _front_matter_parser().parse(text + "\n")
+    if not tokens or tokens[0].type != "front_matter":
+        return {}
+    try:
+        metadata = yaml.load(
+            tokens[0].content, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        )
+    except yaml.YAMLError:
+        import jupytext
+
+        return dict(jupytext.reads(text, fmt="md:myst").metadata)
+    return metadata if isinstance(metadata, dict) else {}
+
+
+@cache
+def _front_matter_parser():
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.front_matter import front_matter_plugin
+
+    # As jupytext's MyST reader finds it; the "zero" preset parses nothing else.
+    return MarkdownIt("zero").use(front_matter_plugin)
+
+
 def chapter_kind(text: str) -> str | None:
     """Return the template kind a chapter declares in its front matter (``compendium: template``)."""
-    import jupytext
-
-    metadata = jupytext.reads(text, fmt="md:myst").metadata
-    return (metadata.get("compendium") or {}).get("template")
+    return (front_matter(text).get("compendium") or {}).get("template")
 
 
 def chapter_stage(text: str) -> str | None:
     """Return the stage id a stage chapter declares in its front matter (``compendium: stage``)."""
-    import jupytext
-
-    metadata = jupytext.reads(text, fmt="md:myst").metadata
-    stage = (metadata.get("compendium") or {}).get("stage")
+    stage = (front_matter(text).get("compendium") or {}).get("stage")
     return None if stage is None else str(stage)

@@ -37,11 +37,13 @@ class Chapter:
         The page name (its file name without ``.md``), e.g. ``"trace"``.
     data_dir
         The data package to load; by default :func:`compendium.paths.data_dir`.
+    study
+        The study, when it is loaded already (``data_dir`` is then not read).
     """
 
-    def __init__(self, page: str, data_dir: Path | None = None):
+    def __init__(self, page: str, data_dir: Path | None = None, *, study: Study | None = None):
         self.page = page
-        self.study: Study = load_study(data_dir)
+        self.study: Study = load_study(data_dir) if study is None else study
         self.descriptor = self.study.descriptor
         self.measures = Measures(self.study)
         self.stage = self.descriptor.stage_for_chapter(page)
@@ -52,11 +54,10 @@ class Chapter:
     @classmethod
     def for_stage(cls, stage_id: str, data_dir: Path | None = None) -> Chapter:
         """Return the chapter of stage ``stage_id``; its page name comes from ``study.yaml``."""
-        from compendium import paths
-        from compendium.contract.descriptor import read_descriptor
-
-        descriptor = read_descriptor(Path(data_dir) if data_dir else paths.data_dir())
-        return cls(descriptor.stage(str(stage_id)).chapter, data_dir)
+        # The study's own descriptor names the page: reading study.yaml again would check it
+        # against its schema a second time (a few tenths of a second in every stage chapter).
+        study = load_study(data_dir)
+        return cls(study.descriptor.stage(str(stage_id)).chapter, study=study)
 
     # what the stage holds ---------------------------------------------------
 
