@@ -10,8 +10,9 @@ worker.
 
 ``COMPENDIUM_HTML_DIR`` points the suite at another build (for instance one made with
 ``jupyter-book build --path-output``); screenshots go beside it, in ``screenshots/``, named
-``<page>-<width>.png`` (``<page>-<width>-dark.png`` in dark mode): the whole page at 1280 px,
-the first screen in the other two ways.
+``<page>-<width>.png`` (``<page>-<width>-dark.png`` in dark mode), each of the page's first
+screen; ``COMPENDIUM_SCREENSHOTS=whole`` photographs whole pages instead (a long page costs
+Chromium about a second to paint and encode whole, so the suite does not by default).
 
 The three ways (:data:`MODES`): at 1280 px (:func:`visits`, with the accessibility scan,
 then the code toggles clicked), at 390 px, a phone's width (:func:`narrow_visits`), and at
@@ -53,6 +54,8 @@ PLOTLY_WAIT_MS = 10_000
 VISIT_CONCURRENCY = 2
 WIDE, NARROW = 1280, 390  # a laptop and a phone, in CSS pixels
 VIEWPORT_HEIGHT = 900
+#: Photograph whole pages, not their first screens (for a reviewer looking at every page).
+WHOLE_PAGE_SHOTS = os.environ.get("COMPENDIUM_SCREENSHOTS") == "whole"
 # The only elements allowed to scroll sideways, or to hold content wider than the screen:
 # a cell's output (wide tables and figures scroll inside it, compendium.css), a code
 # block, and the theme's wrapper around Markdown tables. Everything else must fit the
@@ -236,20 +239,17 @@ class Mode:
     """One way of visiting every page: a viewport width, a colour scheme, what to check.
 
     ``scan`` is ``"all"`` (every axe-core rule), ``"colour"`` (:data:`COLOUR_RULES`) or
-    ``""`` (no scan); ``toggles`` clicks the code toggles after everything else;
-    ``whole_page`` photographs the whole page, not only its first screen (a whole long page
-    costs Chromium far more to paint and encode).
+    ``""`` (no scan); ``toggles`` clicks the code toggles after everything else.
     """
 
     width: int
     dark: bool
     scan: str
     toggles: bool = False
-    whole_page: bool = False
 
 
 MODES = {
-    "wide": Mode(WIDE, dark=False, scan="all", toggles=True, whole_page=True),
+    "wide": Mode(WIDE, dark=False, scan="all", toggles=True),
     "narrow": Mode(NARROW, dark=False, scan=""),
     "dark": Mode(WIDE, dark=True, scan="colour"),
 }
@@ -278,8 +278,8 @@ class PageVisit:
     facts : dict
         The DOM facts gathered by ``PAGE_FACTS_JS``.
     screenshot : pathlib.Path
-        Where its screenshot was saved: the whole page in a mode with ``whole_page``, the
-        first screen otherwise.
+        Where its screenshot was saved: the first screen, or the whole page when
+        ``COMPENDIUM_SCREENSHOTS=whole`` (:data:`WHOLE_PAGE_SHOTS`).
     width : int
         The viewport's width in CSS pixels.
     dark : bool
@@ -559,7 +559,7 @@ async def visit(
         record.layout = await page.evaluate(LAYOUT_FACTS_JS, SCROLL_CONTAINERS)
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=screenshot, full_page=mode.whole_page)
+            await page.screenshot(path=screenshot, full_page=WHOLE_PAGE_SHOTS)
             record.screenshot = screenshot
         if mode.scan:
             await page.add_script_tag(path=AXE_JS)
@@ -642,20 +642,20 @@ def book_visits(
 def visits(book_visits: dict) -> dict:
     """Every content page at 1280 px, scanned, toggles clicked: page path -> :class:`PageVisit`.
 
-    Whole-page screenshots are saved as ``screenshots/<page>-1280.png``.
+    Screenshots are saved as ``screenshots/<page>-1280.png``.
     """
     return book_visits["wide"]
 
 
 @pytest.fixture(scope="session")
 def narrow_visits(book_visits: dict) -> dict:
-    """Every content page at a phone's width (390 px); first screens ``<page>-390.png``."""
+    """Every content page at a phone's width (390 px), screenshots ``<page>-390.png``."""
     return book_visits["narrow"]
 
 
 @pytest.fixture(scope="session")
 def dark_visits(book_visits: dict) -> dict:
-    """Every page at 1280 px in dark mode, colours scanned; first screens ``<page>-1280-dark.png``."""
+    """Every content page at 1280 px in dark mode, colours scanned; ``<page>-1280-dark.png``."""
     return book_visits["dark"]
 
 
