@@ -81,6 +81,7 @@ def cached_notebook_text(book: Book, chapter: str) -> str:
     return (book.cache_dir() / "executed" / hashkey / "base.ipynb").read_text()
 
 
+@pytest.mark.slow
 def test_cold_run_executes_every_chapter_then_nothing(book):
     first = prepare(book, log=lambda _: None)
     assert names(first.executed) == ["activities", "coders"] and not first.failed
@@ -93,6 +94,7 @@ def test_cold_run_executes_every_chapter_then_nothing(book):
     ]
 
 
+@pytest.mark.slow
 def test_kernel_reports_the_files_and_modules_it_used(book):
     prepare(book, log=lambda _: None)
     state = json.loads((book.state_dir / "execution.json").read_text())
@@ -106,6 +108,7 @@ def test_kernel_reports_the_files_and_modules_it_used(book):
     }
 
 
+@pytest.mark.slow
 def test_editing_one_data_file_reexecutes_only_its_readers(book):
     prepare(book, log=lambda _: None)
     data = Path(os.environ["COMPENDIUM_DATA"])
@@ -118,6 +121,7 @@ def test_editing_one_data_file_reexecutes_only_its_readers(book):
     assert "Edited Role" in cached_notebook_text(book, "coders")
 
 
+@pytest.mark.slow
 def test_prose_edits_run_nothing_and_code_edits_run_that_chapter(book):
     prepare(book, log=lambda _: None)
     activities = book.root / "pages" / "activities.md"
@@ -130,6 +134,7 @@ def test_prose_edits_run_nothing_and_code_edits_run_that_chapter(book):
     assert names(prepare(book, log=lambda _: None).executed) == ["coders"]
 
 
+@pytest.mark.slow
 def test_a_changed_package_module_reexecutes_the_chapters_that_loaded_it(book):
     prepare(book, log=lambda _: None)
     state = json.loads((book.state_dir / "execution.json").read_text())
@@ -143,6 +148,7 @@ def test_a_changed_package_module_reexecutes_the_chapters_that_loaded_it(book):
     ]
 
 
+@pytest.mark.slow
 def test_invalid_data_stops_before_anything_runs(book, capsys):
     prepare(book, log=lambda _: None)
     data = Path(os.environ["COMPENDIUM_DATA"])
@@ -153,6 +159,7 @@ def test_invalid_data_stops_before_anything_runs(book, capsys):
     assert "participants.csv:12: column 'age_band'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_failing_chapter_fails_and_keeps_no_stale_outputs(book):
     prepare(book, log=lambda _: None)
     coders = book.root / "pages" / "coders.md"
@@ -323,6 +330,7 @@ def test_every_kind_of_input_changes_what_the_render_is_keyed_on(book, engine, m
     assert pipeline.render_digest(book, data) != before
 
 
+@pytest.mark.slow
 def test_an_executed_notebook_changes_what_the_render_is_keyed_on(book):
     prepare(book, log=lambda _: None)
     data = Path(os.environ["COMPENDIUM_DATA"])
@@ -334,6 +342,7 @@ def test_an_executed_notebook_changes_what_the_render_is_keyed_on(book):
     assert pipeline.render_digest(book, data) != before
 
 
+@pytest.mark.slow
 def test_make_book_renders_when_an_input_changed_and_only_then(staged_book, engine, capfd):
     book = staged_book
     data = Path(os.environ["COMPENDIUM_DATA"])
