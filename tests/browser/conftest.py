@@ -470,17 +470,26 @@ def built_html() -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def server(built_html: Path):
-    """Base URL of a threaded HTTP server for the built book on 127.0.0.1 (ephemeral port)."""
-    handler = functools.partial(_QuietHandler, directory=str(built_html))
+@contextlib.contextmanager
+def serving(directory: Path):
+    """Yield the base URL of a threaded HTTP server for ``directory`` on 127.0.0.1."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@pytest.fixture(scope="session")
+def server(built_html: Path):
+    """Base URL of a threaded HTTP server for the built book on 127.0.0.1 (ephemeral port)."""
+    with serving(built_html) as base:
+        yield base
 
 
 @contextlib.asynccontextmanager
@@ -525,16 +534,32 @@ async def wait_for_plotly(page) -> None:
         )
 
 
-async def visit(
-    context, url: str, page_name: str, screenshot: Path | None, mode: Mode
-) -> PageVisit:
-    """Load one page, let it settle, and record what happened (see :class:`PageVisit`).
+async def each_page(context, names: list, action) -> list:
+    """Return ``action(page, name)`` for each name, each on a new page of ``context``.
 
-    ``mode`` describes the browser context (for the record) and says what else to do: the
+    ``VISIT_CONCURRENCY`` pages are open at once; each is closed after its action; the
+    results come in the order of ``names``.
+    """
+    slots = asyncio.Semaphore(VISIT_CONCURRENCY)
+
+    async def one(name):
+        async with slots:
+            page = await context.new_page()
+            try:
+                return await action(page, name)
+            finally:
+                await page.close()
+
+    return await asyncio.gather(*(one(name) for name in names))
+
+
+async def visit(page, url: str, page_name: str, screenshot: Path | None, mode: Mode) -> PageVisit:
+    """Load one page into ``page``, let it settle, and record what happened (:class:`PageVisit`).
+
+    ``mode`` says how to show the page (width, colour scheme) and what else to do: the
     accessibility scan, the code toggles.
     """
     record = PageVisit(page=page_name, url=url, width=mode.width, dark=mode.dark)
-    page = await context.new_page()
     await page.set_viewport_size({"width": mode.width, "height": VIEWPORT_HEIGHT})
     await page.emulate_media(color_scheme="dark" if mode.dark else "light")
 
@@ -551,30 +576,27 @@ async def visit(
     page.on("request", lambda request: record.requests.append(request.url))
     page.on("response", on_response)
     page.on("requestfailed", lambda r: record.failed.append(f"{r.failure} {r.url}"))
-    try:
-        await page.goto(url, wait_until="load")
-        await wait_for_plotly(page)
-        await page.wait_for_timeout(SETTLE_MS)
-        record.facts = await page.evaluate(PAGE_FACTS_JS)
-        record.layout = await page.evaluate(LAYOUT_FACTS_JS, SCROLL_CONTAINERS)
-        if screenshot is not None:
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=screenshot, full_page=WHOLE_PAGE_SHOTS)
-            record.screenshot = screenshot
-        if mode.scan:
-            await page.add_script_tag(path=AXE_JS)
-            rules = COLOUR_RULES if mode.scan == "colour" else None
-            record.violations = await page.evaluate(AXE_RUN_JS, rules)
-        if mode.toggles and record.facts["code"]["inputs"]:
-            record.toggles["before"] = await page.evaluate(TOGGLE_JS)
-            await page.locator("main details.hide.above-input > summary").first.click()
-            record.toggles["one"] = await page.evaluate(TOGGLE_JS)
-            await page.locator(".compendium-code-toggle").click()
-            record.toggles["all"] = await page.evaluate(TOGGLE_JS)
-            await page.locator(".compendium-code-toggle").click()
-            record.toggles["none"] = await page.evaluate(TOGGLE_JS)
-    finally:
-        await page.close()
+    await page.goto(url, wait_until="load")
+    await wait_for_plotly(page)
+    await page.wait_for_timeout(SETTLE_MS)
+    record.facts = await page.evaluate(PAGE_FACTS_JS)
+    record.layout = await page.evaluate(LAYOUT_FACTS_JS, SCROLL_CONTAINERS)
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=screenshot, full_page=WHOLE_PAGE_SHOTS)
+        record.screenshot = screenshot
+    if mode.scan:
+        await page.add_script_tag(path=AXE_JS)
+        rules = COLOUR_RULES if mode.scan == "colour" else None
+        record.violations = await page.evaluate(AXE_RUN_JS, rules)
+    if mode.toggles and record.facts["code"]["inputs"]:
+        record.toggles["before"] = await page.evaluate(TOGGLE_JS)
+        await page.locator("main details.hide.above-input > summary").first.click()
+        record.toggles["one"] = await page.evaluate(TOGGLE_JS)
+        await page.locator(".compendium-code-toggle").click()
+        record.toggles["all"] = await page.evaluate(TOGGLE_JS)
+        await page.locator(".compendium-code-toggle").click()
+        record.toggles["none"] = await page.evaluate(TOGGLE_JS)
     return record
 
 
@@ -591,17 +613,16 @@ async def visit_book(base: str, pages: list[str], shots: Path, profile: Path) ->
     dict
         Mode name -> page path -> :class:`PageVisit`, pages in the order given.
     """
+
+    async def one(page, job: tuple[str, str]) -> PageVisit:
+        name, path = job
+        mode = MODES[name]
+        shot = shots / screenshot_name(path, pages, mode.width, mode.dark)
+        return await visit(page, base + path, path, shot, mode)
+
+    jobs = [(name, page) for page in pages for name in MODES]
     async with chromium(profile) as context:
-        slots = asyncio.Semaphore(VISIT_CONCURRENCY)
-
-        async def one(name: str, page: str) -> PageVisit:
-            mode = MODES[name]
-            shot = shots / screenshot_name(page, pages, mode.width, mode.dark)
-            async with slots:
-                return await visit(context, base + page, page, shot, mode)
-
-        jobs = [(name, page) for page in pages for name in MODES]
-        records = await asyncio.gather(*(one(name, page) for name, page in jobs))
+        records = await each_page(context, jobs, one)
     visits = {name: {} for name in MODES}
     for (name, page), record in zip(jobs, records, strict=True):
         visits[name][page] = record

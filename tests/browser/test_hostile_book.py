@@ -11,23 +11,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import csv
-import functools
-import http.server
 import io
 import re
-import threading
 
 import pytest
 
 from compendium.presentation.tables import FORMULA_START
 
-from .conftest import (
-    VISIT_CONCURRENCY,
-    _QuietHandler,
-    chromium,
-    discover_pages,
-    wait_for_plotly,
-)
+from .conftest import chromium, discover_pages, each_page, serving, wait_for_plotly
 from .hostile_package import PAYLOAD_SELECTORS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -63,48 +54,33 @@ def payload_book(hostile_book):
 
 
 async def _visit_all(base: str, pages: list[str], profile) -> dict:
-    results = {}
+    async def one(page, name: str) -> dict:
+        dialogs = []
+
+        async def on_dialog(dialog):
+            dialogs.append(dialog.message)
+            await dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        await page.goto(base + name, wait_until="load")
+        if name.startswith("search.html"):
+            # results are drawn after the index loads, one by one
+            await page.wait_for_selector("p.search-summary", timeout=20_000)
+            await page.wait_for_timeout(1500)
+        await wait_for_plotly(page)
+        await page.wait_for_timeout(500)  # scripts and events that run after load
+        facts = await page.evaluate(SURVIVORS_JS, list(PAYLOAD_SELECTORS))
+        return {"dialogs": dialogs, **facts}
+
     async with chromium(profile) as context:
-        slots = asyncio.Semaphore(VISIT_CONCURRENCY)
-
-        async def one(name: str) -> None:
-            async with slots:
-                page = await context.new_page()
-                dialogs = []
-
-                async def on_dialog(dialog, dialogs=dialogs):
-                    dialogs.append(dialog.message)
-                    await dialog.dismiss()
-
-                page.on("dialog", on_dialog)
-                await page.goto(base + name, wait_until="load")
-                if name.startswith("search.html"):
-                    # results are drawn after the index loads, one by one
-                    await page.wait_for_selector("p.search-summary", timeout=20_000)
-                    await page.wait_for_timeout(1500)
-                await wait_for_plotly(page)
-                await page.wait_for_timeout(500)  # scripts and events that run after load
-                facts = await page.evaluate(SURVIVORS_JS, list(PAYLOAD_SELECTORS))
-                results[name] = {"dialogs": dialogs, **facts}
-                await page.close()
-
-        await asyncio.gather(*(one(name) for name in pages))
-    return results
+        return dict(zip(pages, await each_page(context, pages, one), strict=True))
 
 
 def test_no_payload_runs_or_survives_as_markup_on_any_page(payload_book, tmp_path):
     # every page, and the search page showing results for the payloads' words
     pages = [*discover_pages(payload_book), "search.html?q=alert", "search.html?q=onerror"]
-    handler = functools.partial(_QuietHandler, directory=str(payload_book))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    with serving(payload_book) as base:
         results = asyncio.run(_visit_all(base, pages, tmp_path / "profile"))
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     assert len(pages) >= 16, pages
     print(f"payload book: {len(pages)} pages visited")
     fired = {name: r["dialogs"] for name, r in results.items() if r["dialogs"]}
