@@ -1,7 +1,9 @@
 """The PDF edition: one offline PDF of the whole book, with contents, tables and figures.
 
 The PDF is built once per test session from the HTML book (built with ``make book`` when
-missing), exactly as ``make pdf`` builds it; this takes about half a minute.
+missing), exactly as ``make pdf`` builds it, into ``make pdf``'s own file: printing takes about
+half a minute, and is skipped, as ``make pdf`` skips it, when nothing the PDF is made from
+changed since the last print.
 """
 
 from __future__ import annotations
@@ -44,10 +46,9 @@ def html_book() -> Path:
 
 
 @pytest.fixture(scope="session")
-def edition(html_book: Path, tmp_path_factory) -> tuple[pdf.PdfReport, PdfReader]:
-    out = tmp_path_factory.mktemp("pdf") / "compendium.pdf"
-    report = pdf.build_pdf(html_book, out, TOC)
-    return report, PdfReader(str(out))
+def edition(html_book: Path) -> tuple[pdf.PdfReport, PdfReader]:
+    report = pdf.build_pdf(html_book, pdf.PDF_DIR / "compendium.pdf", TOC)
+    return report, PdfReader(str(report.path))
 
 
 @pytest.fixture(scope="session")
@@ -140,3 +141,61 @@ def test_code_is_left_out_and_links_stay_inside_the_document(edition):
         if href.startswith("#"):
             assert href[1:] in ids, f"link to a missing anchor {href}"
     assert len(reader.outline) >= len(report.chapters)
+
+
+def test_a_print_with_nothing_changed_keeps_the_last_pdf(edition):
+    report, _ = edition
+    written = report.path.stat().st_mtime_ns
+    again = pdf.build_pdf(paths.HTML_DIR, report.path, TOC)
+    assert again.reused and report.path.stat().st_mtime_ns == written
+    assert (again.pages, again.chapters, again.figures, again.too_wide) == (
+        report.pages,
+        report.chapters,
+        report.figures,
+        report.too_wide,
+    )
+
+
+def _small_book(root: Path) -> tuple[Path, Path]:
+    html = root / "html"
+    (html / "_static").mkdir(parents=True)
+    (html / "index.html").write_text("<p>One page.</p>", encoding="utf-8")
+    (html / "_static" / "book.css").write_text("p { margin: 0 }", encoding="utf-8")
+    toc = root / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: index\n", encoding="utf-8")
+    return html, toc
+
+
+EDITION_EDITS = {
+    "a page": lambda html, toc, data: (html / "index.html").write_text("<p>Two.</p>"),
+    "an asset": lambda html, toc, data: (html / "_static" / "book.css").write_text("p {}"),
+    "a new file": lambda html, toc, data: (html / "other.html").write_text("<p>More.</p>"),
+    "the contents": lambda html, toc, data: toc.write_text("format: jb-book\nroot: other\n"),
+    "the study descriptor": lambda html, toc, data: (data / "study.yaml").write_text(
+        (data / "study.yaml").read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8"
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITION_EDITS))
+def test_the_pdf_is_printed_again_when_what_it_is_made_from_changes(
+    edit, tmp_path, package_copy, monkeypatch
+):
+    monkeypatch.setenv("COMPENDIUM_DATA", str(package_copy))
+    html, toc = _small_book(tmp_path)
+    before = pdf.edition_key(html, toc)
+    for path in (html / "index.html", toc):
+        path.touch()  # a new modification time alone is no change
+    assert pdf.edition_key(html, toc) == before
+    EDITION_EDITS[edit](html, toc, package_copy)
+    assert pdf.edition_key(html, toc) != before
+
+
+def test_a_pdf_touched_since_its_print_is_printed_again(edition, tmp_path):
+    report, _ = edition
+    copy = tmp_path / "compendium.pdf"
+    copy.write_bytes(report.path.read_bytes())
+    record = report.path.with_name(f".{report.path.name}.json")
+    key = pdf.edition_key(paths.HTML_DIR, TOC)
+    (tmp_path / f".{copy.name}.json").write_text(record.read_text(encoding="utf-8"))
+    assert pdf._kept_edition(tmp_path / f".{copy.name}.json", copy, key, 0.0) is None  # new mtime

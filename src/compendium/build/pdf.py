@@ -14,7 +14,10 @@
    section starts on (:func:`link_targets`); the numbers are filled in and the document is
    printed again.
 
-The PDF lands in ``_build/pdf/<name>.pdf``; the assembled HTML stays beside it.
+The PDF lands in ``_build/pdf/<name>.pdf``; the assembled HTML stays beside it. Printing
+takes half a minute, so it is skipped when nothing the PDF is made from changed since the
+last print (:func:`edition_key`): the HTML book, the table of contents, the data package,
+the engine, the installed packages and Chromium.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import json
 import os
 import posixpath
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -105,6 +109,8 @@ class PdfReport:
         Tables and figures wider than the printed line, which the page cuts off.
     seconds : float
         Time taken.
+    reused : bool
+        Whether the PDF of the last print was kept, nothing it is made from having changed.
     """
 
     path: Path
@@ -113,6 +119,7 @@ class PdfReport:
     figures: int
     too_wide: list[str]
     seconds: float
+    reused: bool = False
 
 
 def toc_chapters(toc: Path) -> list[Chapter]:
@@ -373,6 +380,35 @@ def link_targets(pdf: Path) -> dict[str, int]:
     }
 
 
+def edition_key(html_dir: Path, toc: Path) -> str:
+    """Return the digest of everything the PDF is made from.
+
+    That is what the book's render is keyed on (:func:`compendium.build.pipeline.inputs`),
+    with the HTML book in place of its sources, the table of contents' text, and the
+    Chromium that prints it (its size and modification time change with any upgrade).
+    """
+    from compendium.build.pipeline import inputs
+
+    browser = require_chromium().stat()
+    arguments = ["pdf", Path(toc).read_text(encoding="utf-8"), browser.st_size, browser.st_mtime_ns]
+    return inputs(html_dir, paths.data_dir(), arguments)
+
+
+def _kept_edition(record: Path, out: Path, key: str, started: float) -> PdfReport | None:
+    """Return the last print's report if it was made from ``key`` and its PDF is untouched."""
+    try:
+        kept = json.loads(record.read_text(encoding="utf-8"))
+        printed = out.stat()
+    except (OSError, ValueError):
+        return None
+    if kept.get("key") != key or kept.get("pdf") != [printed.st_size, printed.st_mtime_ns]:
+        return None
+    report = kept["report"]
+    chapters = {name: tuple(entry) for name, entry in report.pop("chapters").items()}
+    seconds = time.perf_counter() - started
+    return PdfReport(**report, path=out, chapters=chapters, seconds=seconds, reused=True)
+
+
 def build_pdf(
     html_dir: Path = paths.HTML_DIR,
     out: Path | None = None,
@@ -401,6 +437,12 @@ def build_pdf(
     out.parent.mkdir(parents=True, exist_ok=True)
     if not (html_dir / "index.html").is_file():
         raise FileNotFoundError(f"no built book in {html_dir}: run `make book` first")
+    key = edition_key(html_dir, toc)
+    record = out.with_name(f".{out.name}.json")
+    kept = _kept_edition(record, out, key, started)
+    if kept is not None:
+        return kept
+    record.unlink(missing_ok=True)
     chapters = toc_chapters(toc)
     source = out.with_suffix(".html")
     # Chromium prints into a file beside ``out`` that replaces it only once the PDF is final,
@@ -425,7 +467,12 @@ def build_pdf(
     os.replace(printing, out)
     pages = len(PdfReader(str(out)).pages)
     report = {c.docname: (titles[c.docname], numbers.get(c.anchor, 0)) for c in chapters}
-    return PdfReport(out, pages, report, figures, too_wide, time.perf_counter() - started)
+    made = PdfReport(out, pages, report, figures, too_wide, time.perf_counter() - started)
+    printed = out.stat()
+    facts = {k: v for k, v in asdict(made).items() if k not in ("path", "seconds", "reused")}
+    kept = {"key": key, "pdf": [printed.st_size, printed.st_mtime_ns], "report": facts}
+    write_atomically(record, json.dumps(kept).encode("utf-8"))
+    return made
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -447,6 +494,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"compendium: pdf: {error}", file=sys.stderr)
         return 1
     size = report.path.stat().st_size / 1e6
+    if report.reused:
+        print("pdf: nothing it is made from changed since it was printed")
     print(
         f"pdf: {report.path} ({report.pages} pages, {size:.1f} MB, {report.figures} figures, "
         f"{report.seconds:.1f} s)"
