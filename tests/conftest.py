@@ -1,8 +1,9 @@
 """Shared fixtures: a freshly generated package, throwaway copies to break, executed chapters.
 
-Each chapter is executed once per test run and shared: ``book_chapter`` reads the book's own
-chapters from the execution cache ``make book`` fills (``make test`` builds the book first),
-and ``execute_once`` executes a template on another package once for every worker of the run.
+Each chapter is executed once and shared: ``book_chapter`` reads the book's own chapters
+from the execution cache ``make book`` fills (``make test`` builds the book first), and
+``execute_once`` executes a template on another package once for every worker of the run,
+and again in a later run only when something it reads changed (``TEST_BUILDS``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import time
 from pathlib import Path
 
 import nbformat
@@ -99,6 +101,49 @@ def file_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+#: Where the suite keeps the books it builds (the hostile book, the example compendium) from
+#: one run to the next. Each is rebuilt every run by the same pipeline as ``make book``, which
+#: executes and renders only what changed (by content) since: a run that changed nothing reads
+#: them in seconds, one that changed a chapter, the engine or the data rebuilds what that
+#: touches. ``make clean-all`` (or deleting the folder) starts them from nothing; CI always does.
+TEST_BUILDS = paths.ROOT / "_build" / "tests"
+#: The notebooks ``execute_once`` keeps between runs, and when this run started.
+EXECUTED = TEST_BUILDS / "executed"
+STARTED = pytest.StashKey[float]()
+
+
+def update_file(source: Path, copy: Path) -> None:
+    """Copy ``source`` to ``copy`` unless ``copy`` already holds the same bytes."""
+    import filecmp
+
+    if not (copy.is_file() and filecmp.cmp(source, copy, shallow=False)):
+        shutil.copy2(source, copy)
+
+
+def mirror(source: Path, target: Path, keep: tuple[str, ...] = ()) -> None:
+    """Make ``target`` hold exactly ``source``'s files, rewriting only those that differ.
+
+    Files of ``target`` that ``source`` lacks are deleted, except under its top-level names in
+    ``keep`` (a build's ``_build``). An unchanged file keeps its modification time, so Sphinx
+    does not read it again.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.rglob("*")):
+        copy = target / path.relative_to(source)
+        if path.is_dir():
+            copy.mkdir(exist_ok=True)
+        else:
+            update_file(path, copy)
+    for path in sorted(target.rglob("*"), reverse=True):  # children before their folders
+        relative = path.relative_to(target)
+        if relative.parts[0] in keep or (source / relative).exists():
+            continue
+        if path.is_dir() and not path.is_symlink():
+            path.rmdir()
+        else:
+            path.unlink()
+
+
 def run_folder(tmp_path_factory) -> Path:
     """Return a folder shared by every worker of this test run (their base folders' parent)."""
     base = tmp_path_factory.getbasetemp()
@@ -155,25 +200,33 @@ def book_chapter() -> ExecutedBook:
 
 
 @pytest.fixture(scope="session")
-def execute_once(tmp_path_factory):
-    """Execute a MyST notebook on a data package once per test run, for every worker.
+def execute_once():
+    """Execute a MyST notebook on a data package once, for every worker and later runs.
 
-    Returns a function ``(text, data_dir) -> notebook``. Notebooks are kept in the run's
-    shared folder under the digest of the text and of the package's files, so a template
-    executed on a package by one worker is read, not executed again, by the others.
+    Returns a function ``(text, data_dir) -> notebook``. Notebooks are kept in
+    ``TEST_BUILDS/executed`` under the digest of all a kernel reads: the text, the package's
+    files (by content, wherever the package lies), the engine's files, and the interpreter
+    and installed packages (:func:`compendium.build.execution.environment_signature`). Any
+    change to these executes the notebook again; notebooks no run has read since are removed
+    when the run ends (:func:`pytest_sessionfinish`).
     """
     import jupytext
 
-    from compendium.build.execution import execute_notebooks
+    from compendium.build.execution import environment_signature, execute_notebooks
+    from compendium.build.pipeline import ENGINE_DIR, hash_files
     from compendium.contract.loading import package_fingerprint
 
-    folder = run_folder(tmp_path_factory) / "executed"
+    engine = hashlib.sha256()
+    hash_files(engine, "engine", ENGINE_DIR)
+    shared = f"{engine.hexdigest()}\0{environment_signature()}"
 
     def execute(text: str, data_dir: Path):
-        key = hashlib.sha256(f"{package_fingerprint(data_dir)}\0{text}".encode()).hexdigest()
-        target = folder / f"{key}.ipynb"
-        with file_lock(folder / f"{key}.lock"):
-            if not target.is_file():
+        key = f"{shared}\0{package_fingerprint(data_dir)}\0{text}"
+        target = EXECUTED / f"{hashlib.sha256(key.encode()).hexdigest()}.ipynb"
+        with file_lock(target.with_suffix(".lock")):
+            if target.is_file():
+                os.utime(target)  # read by this run: kept (see pytest_sessionfinish)
+            else:
                 notebook = jupytext.reads(text, fmt="md:myst")
                 (outcome,) = execute_notebooks(
                     [(paths.BOOK_DIR / "executed.md", notebook)],
@@ -187,3 +240,30 @@ def execute_once(tmp_path_factory):
         return nbformat.read(target, as_version=4)
 
     return execute
+
+
+def pytest_sessionstart(session):
+    session.config.stash[STARTED] = time.time()
+
+
+def pytest_sessionfinish(session):
+    """After a run of the whole suite, remove the kept notebooks it did not read.
+
+    Only a whole run (no paths, ``-k`` or ``-m`` given; not stopped early) knows which
+    notebooks are still wanted. Run by pytest-xdist's controller after every worker has
+    finished (or by the only process without it): a worker's own session end would remove
+    what another still reads.
+    """
+    config = session.config
+    whole = (
+        config.args_source == pytest.Config.ArgsSource.TESTPATHS
+        and not config.option.keyword
+        and not config.option.markexpr
+        and not (session.shouldfail or session.shouldstop)
+    )
+    started = config.stash.get(STARTED, None)
+    if hasattr(config, "workerinput") or not whole or started is None or not EXECUTED.is_dir():
+        return
+    for path in EXECUTED.iterdir():
+        if path.stat().st_mtime < started:
+            path.unlink()

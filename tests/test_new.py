@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import TEST_BUILDS, file_lock, mirror, run_folder
 
 from compendium import paths
 from compendium.build.scaffold import cff_problems
@@ -92,27 +93,29 @@ class Built:
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory, example) -> Built:
-    """``new`` into a clean folder, then ``make book`` there (timed), once for all test workers.
+    """``new`` into a clean folder, then ``make book`` (timed), once for all test workers.
 
-    Under pytest-xdist every worker has its own session; the first to get here builds, under a
-    lock in the run's shared temporary folder, and the others read what it recorded.
+    ``new`` writes into an empty temporary folder every run. What it wrote is then mirrored
+    into ``TEST_BUILDS/new-compendium`` (see :data:`conftest.TEST_BUILDS`), whose ``_build``
+    is kept, and ``make book`` runs there: its pipeline executes and renders again only what
+    changed since the last run. Under pytest-xdist the first worker to get here does this,
+    under a lock in the run's shared folder, and the others read what it recorded.
     """
-    import fcntl
-
-    # One folder per run: the workers' base folders share a parent, a single process's does not.
-    base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "compendium-new"
-    shared.mkdir(exist_ok=True)
+    shared = run_folder(tmp_path_factory) / "compendium-new"
     record = shared / "record.json"
-    with open(shared / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(shared / "lock"):
         if not record.exists():
-            root = shared / "compendium"
+            written = shared / "compendium"
+            root = TEST_BUILDS / "new-compendium"
             start = time.perf_counter()
-            new = compendium_cli("new", str(root), "--data", str(example))
+            new = compendium_cli("new", str(written), "--data", str(example))
             middle = time.perf_counter()
-            files = sum(1 for p in root.rglob("*") if p.is_file()) if new.returncode == 0 else 0
-            book = make("book", root) if new.returncode == 0 else new
+            files = sum(1 for p in written.rglob("*") if p.is_file()) if new.returncode == 0 else 0
+            book = new
+            if new.returncode == 0:
+                with file_lock(TEST_BUILDS / "new-compendium.lock"):
+                    mirror(written, root, keep=("_build",))
+                    book = make("book", root)
             end = time.perf_counter()
             record.write_text(
                 json.dumps(

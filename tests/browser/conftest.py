@@ -701,13 +701,25 @@ class HostileBook:
 
 @pytest.fixture(scope="session")
 def hostile_book(tmp_path_factory) -> HostileBook:
-    """The whole book on a payload package at threshold 5, built once per test run."""
+    """The whole book on a payload package at threshold 5, built once per test run.
+
+    The payload package is written afresh each run and the book is built in
+    ``TEST_BUILDS/hostile-book`` (see :data:`conftest.TEST_BUILDS`), so the pipeline executes
+    and renders again only what changed since the last run.
+    """
+    from conftest import TEST_BUILDS, file_lock, mirror
+
     from .hostile_package import payload_package
     from .whole_book import build_book
 
-    root = tmp_path_factory.mktemp("hostile-book")
-    payloads = payload_package(paths.data_dir(), root / "data")
-    html = build_book(root / "book", root / "data", COMPENDIUM_SMALL_CELL=str(HOSTILE_THRESHOLD))
+    root = TEST_BUILDS / "hostile-book"
+    fresh = tmp_path_factory.mktemp("hostile-package") / "data"
+    payloads = payload_package(paths.data_dir(), fresh)
+    with file_lock(TEST_BUILDS / "hostile-book.lock"):
+        mirror(fresh, root / "data")
+        html = build_book(
+            root / "book", root / "data", COMPENDIUM_SMALL_CELL=str(HOSTILE_THRESHOLD)
+        )
     return HostileBook(html, root / "book" / "_build" / "jupyter_execute", payloads)
 
 

@@ -7,9 +7,10 @@ the build's caches and HTML stay there and the project's own ``_build`` is untou
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
+
+from conftest import mirror, update_file
 
 from compendium import paths
 
@@ -19,13 +20,16 @@ from .conftest import run_build_step
 def build_book(root: Path, data: Path, **environment: str) -> Path:
     """Build the book into ``root`` on the package ``data``; return its HTML folder.
 
+    ``root`` may hold an earlier build: its sources are brought up to date with the book's
+    and the pipeline then executes and renders only what changed since.
+
     ``environment`` adds variables (e.g. ``COMPENDIUM_SMALL_CELL="5"``). Raises
     AssertionError with the build's last output when a step fails.
     """
     root.mkdir(parents=True, exist_ok=True)
     for name in ("_config.yml", "_toc.yml"):
-        shutil.copyfile(paths.ROOT / name, root / name)
-    shutil.copytree(paths.ROOT / "book", root / "book", dirs_exist_ok=True)
+        update_file(paths.ROOT / name, root / name)
+    mirror(paths.ROOT / "book", root / "book")
     env = {
         **os.environ,
         **environment,

@@ -112,7 +112,8 @@ def _file_digest(path: Path, otherwise: bytes) -> bytes:
         return otherwise
 
 
-def _hash_files(digest, label: str, folder: Path) -> None:
+def hash_files(digest, label: str, folder: Path) -> None:
+    """Feed ``digest`` the label, the folder and each file's name and bytes (:func:`tree_files`)."""
     digest.update(f"{label}\0{folder}\0".encode())
     for path in tree_files(folder):
         digest.update(f"{path.relative_to(folder).as_posix()}\0".encode())
@@ -138,7 +139,7 @@ def inputs(root: Path, data_dir: Path, arguments: list[str]) -> str:
         if not folder.is_relative_to(folders[0][1]):
             folders.append((label, folder))
     for label, folder in folders:
-        _hash_files(digest, label, folder)
+        hash_files(digest, label, folder)
     variables = sorted(
         (name, value)
         for name, value in os.environ.items()
