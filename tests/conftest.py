@@ -27,7 +27,8 @@ from compendium.contract.loading import load_study
 #: built on a hostile package at a small-cell threshold, the example compendium that ``new``
 #: writes and builds (tests/test_new.py; a second worker would only wait for its lock).
 SHARED_BY_GROUP = {
-    "book_visits": "book-visits",
+    "visits": "book-visits",
+    "narrow_and_dark_visits": "book-visits-narrow-dark",
     "edition": "pdf",
     "hostile_book": "hostile-book",
     "built": "new-compendium",

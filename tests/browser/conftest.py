@@ -2,11 +2,12 @@
 
 The built HTML (``_build/html``, built with ``make book`` when missing) is served on
 127.0.0.1 from an ephemeral port, and Debian's Chromium is driven through Playwright.
-Every page is visited once per test run, in one browser (:func:`book_visits`), in each of
-three ways; each test then checks one property of all the recorded visits and lists every
-page that fails it. Every test that reads the visits runs on one pytest-xdist worker (the
-``book-visits`` group, see ``tests/conftest.py``), so the visits are made once, not once per
-worker.
+Every page is visited once per test run in each of three ways, in two passes of one browser
+each (:func:`visits`; :func:`narrow_and_dark_visits`); each test then checks one property of
+all the recorded visits and lists every page that fails it. Every test that reads a pass runs
+on the pass's pytest-xdist worker (the ``book-visits`` and ``book-visits-narrow-dark``
+groups, see ``tests/conftest.py``), so each pass is made once, not once per worker, and the
+two passes run side by side.
 
 ``COMPENDIUM_HTML_DIR`` points the suite at another build (for instance one made with
 ``jupyter-book build --path-output``); screenshots go beside it, in ``screenshots/``, named
@@ -47,8 +48,12 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # Sphinx's generated pages, not chapters (the search page has its own test).
 NOT_CHAPTERS = {"genindex.html", "search.html", "py-modindex.html"}
 NOT_CHAPTER_DIRS = {"_static", "_sources", "_images", "_downloads"}
-# Time for scripts that run after "load" (plotly drawing, theme setup) to finish.
-SETTLE_MS = 300
+# A page has settled when its fonts are loaded and two frames have been painted since: the
+# theme's scripts run before "load", and plotly's drawing is awaited on its own.
+SETTLED_JS = (
+    "() => document.fonts.ready.then(() => new Promise((done) =>"
+    " requestAnimationFrame(() => requestAnimationFrame(done))))"
+)
 PLOTLY_WAIT_MS = 10_000
 # Pages in flight at once: the screenshot of one overlaps the accessibility scan of another.
 VISIT_CONCURRENCY = 2
@@ -578,7 +583,7 @@ async def visit(page, url: str, page_name: str, screenshot: Path | None, mode: M
     page.on("requestfailed", lambda r: record.failed.append(f"{r.failure} {r.url}"))
     await page.goto(url, wait_until="load")
     await wait_for_plotly(page)
-    await page.wait_for_timeout(SETTLE_MS)
+    await page.evaluate(SETTLED_JS)
     record.facts = await page.evaluate(PAGE_FACTS_JS)
     record.layout = await page.evaluate(LAYOUT_FACTS_JS, SCROLL_CONTAINERS)
     if screenshot is not None:
@@ -600,8 +605,10 @@ async def visit(page, url: str, page_name: str, screenshot: Path | None, mode: M
     return record
 
 
-async def visit_book(base: str, pages: list[str], shots: Path, profile: Path) -> dict[str, dict]:
-    """Visit every page in each of :data:`MODES`, ``VISIT_CONCURRENCY`` at a time, in one browser.
+async def visit_book(
+    base: str, pages: list[str], shots: Path, profile: Path, modes: list[str]
+) -> dict[str, dict]:
+    """Visit every page in each of ``modes`` (:data:`MODES`), ``VISIT_CONCURRENCY`` at a time.
 
     All visits share one browser context with its profile (and so its disk cache) in
     ``profile``; each page sets its own viewport and colour scheme before it loads. A shared
@@ -620,10 +627,10 @@ async def visit_book(base: str, pages: list[str], shots: Path, profile: Path) ->
         shot = shots / screenshot_name(path, pages, mode.width, mode.dark)
         return await visit(page, base + path, path, shot, mode)
 
-    jobs = [(name, page) for page in pages for name in MODES]
+    jobs = [(name, page) for page in pages for name in modes]
     async with chromium(profile) as context:
         records = await each_page(context, jobs, one)
-    visits = {name: {} for name in MODES}
+    visits = {name: {} for name in modes}
     for (name, page), record in zip(jobs, records, strict=True):
         visits[name][page] = record
     return visits
@@ -649,35 +656,41 @@ def screenshots(built_html: Path) -> Path:
     return shots
 
 
-@pytest.fixture(scope="session")
-def book_visits(
-    server: str, pages: list[str], screenshots: Path, tmp_path_factory
-) -> dict[str, dict]:
-    """Every content page visited in each of :data:`MODES`, once per test run."""
+def visit_pass(server: str, pages: list[str], shots: Path, profile: Path, modes: list[str]):
+    """Visit every page in each of ``modes`` in one browser; return mode -> page -> visit."""
     assert AXE_JS.is_file(), f"{AXE_JS} is missing: run `npm ci` (make node_modules/.installed)"
-    profile = tmp_path_factory.mktemp("visits-profile")
-    return asyncio.run(visit_book(server, pages, screenshots, profile))
+    return asyncio.run(visit_book(server, pages, shots, profile, modes))
 
 
 @pytest.fixture(scope="session")
-def visits(book_visits: dict) -> dict:
+def visits(server: str, pages: list[str], screenshots: Path, tmp_path_factory) -> dict:
     """Every content page at 1280 px, scanned, toggles clicked: page path -> :class:`PageVisit`.
 
     Screenshots are saved as ``screenshots/<page>-1280.png``.
     """
-    return book_visits["wide"]
+    profile = tmp_path_factory.mktemp("visits-profile")
+    return visit_pass(server, pages, screenshots, profile, ["wide"])["wide"]
 
 
 @pytest.fixture(scope="session")
-def narrow_visits(book_visits: dict) -> dict:
+def narrow_and_dark_visits(
+    server: str, pages: list[str], screenshots: Path, tmp_path_factory
+) -> dict[str, dict]:
+    """Every content page at a phone's width and in dark mode: mode -> page -> visit."""
+    profile = tmp_path_factory.mktemp("narrow-dark-profile")
+    return visit_pass(server, pages, screenshots, profile, ["narrow", "dark"])
+
+
+@pytest.fixture(scope="session")
+def narrow_visits(narrow_and_dark_visits: dict) -> dict:
     """Every content page at a phone's width (390 px), screenshots ``<page>-390.png``."""
-    return book_visits["narrow"]
+    return narrow_and_dark_visits["narrow"]
 
 
 @pytest.fixture(scope="session")
-def dark_visits(book_visits: dict) -> dict:
+def dark_visits(narrow_and_dark_visits: dict) -> dict:
     """Every content page at 1280 px in dark mode, colours scanned; ``<page>-1280-dark.png``."""
-    return book_visits["dark"]
+    return narrow_and_dark_visits["dark"]
 
 
 #: The small-cell threshold the hostile book is built at.
