@@ -352,6 +352,8 @@ async def _execute(
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+    from compendium.build.kernels import kernel_manager_class
+
     runnable = nbformat.from_dict(json.loads(json.dumps(notebook)))
     runnable.cells.append(nbformat.v4.new_code_cell(PROBE))
     last = len(runnable.cells) - 1
@@ -374,6 +376,7 @@ async def _execute(
         allow_errors=overrides.get("allow_errors", allow_errors),
         record_timing=False,
         resources={"metadata": {"path": str(Path(source).parent)}},
+        kernel_manager_class=kernel_manager_class(),
         on_cell_executed=lambda cell_index, **_: release() if cell_index == last else None,
     )
     if gate is not None:
