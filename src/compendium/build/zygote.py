@@ -85,13 +85,28 @@ def _import(modules) -> None:
             continue  # not installed here: a kernel that needs it fails as it always would
 
 
+def _environ_changes(before: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    after = dict(os.environ)
+    changed = {k: v for k, v in after.items() if before.get(k) != v}
+    return changed, sorted(before.keys() - after.keys())
+
+
+#: What importing :data:`KERNEL_START` set and removed in ``os.environ`` (the debugger sets
+#: ``PYDEVD_USE_FRAME_EVAL``): a forked kernel's environment is replaced by the one its launch
+#: asks for, and these are then applied again, as a fresh kernel would have them.
+STARTUP_ENVIRON: tuple[dict[str, str], list[str]] = ({}, [])
+
+
 def preload() -> str | None:
     """Import :data:`KERNEL_START` and :data:`LIBRARIES`; return None, or why the zygote is unusable.
 
     Output or a warning while importing :data:`LIBRARIES` would, in a fresh kernel, appear in
     the chapter's first cell that imports them: the zygote must not swallow it, so it refuses.
+    Warning filters that an import installs are kept, as they are in a fresh kernel.
     """
-    with open(os.devnull, "w") as devnull, warnings.catch_warnings():
+    global STARTUP_ENVIRON
+    before = dict(os.environ)
+    with open(os.devnull, "w") as devnull:
         saved = os.dup(2)
         os.dup2(devnull.fileno(), 2)
         try:
@@ -100,16 +115,20 @@ def preload() -> str | None:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+    STARTUP_ENVIRON = _environ_changes(before)
     environ = dict(os.environ)
+    caught = []
+    shown = warnings.showwarning
     with tempfile.TemporaryFile() as captured:
         saved = os.dup(1), os.dup(2)
         os.dup2(captured.fileno(), 1)
         os.dup2(captured.fileno(), 2)
+        # Under the start-up filters, as in a kernel for library code: what would be shown.
+        warnings.showwarning = lambda message, *_, **__: caught.append(message)
         try:
-            # The start-up warning filters, as in a kernel for library code.
-            with warnings.catch_warnings(record=True) as caught:
-                _import(LIBRARIES)
+            _import(LIBRARIES)
         finally:
+            warnings.showwarning = shown
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved[0], 1)
@@ -121,7 +140,7 @@ def preload() -> str | None:
     if output:
         return f"importing the preloaded modules wrote output: {output[:200]!r}"
     if caught:
-        return f"importing the preloaded modules warned: {caught[0].message}"
+        return f"importing the preloaded modules warned: {caught[0]}"
     if dict(os.environ) != environ:
         return "importing the preloaded modules changed os.environ"
     # OpenBLAS (numpy's and scipy's) starts its thread pool at import and registers a
@@ -230,16 +249,27 @@ def _install_streams(stdout: int, stderr: int) -> None:
     for source, target in ((read, 0), (stdout, 1), (stderr, 2)):
         os.dup2(source, target)
         os.close(source)
-    # Rebuild the Python objects as interpreter start-up would for these descriptors (the
-    # zygote's own were /dev/null): stdout line-buffered only on a terminal, stderr always.
+    # Rebuild the Python objects as interpreter start-up (create_stdio) does for these
+    # descriptors; the zygote's own were made for /dev/null. Its stderr is write-through
+    # exactly when Python runs unbuffered (-u, PYTHONUNBUFFERED), the same for its kernels.
+    unbuffered = sys.__stderr__.write_through
     for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
-        old = getattr(sys, name)
+        old = getattr(sys, f"__{name}__")
+        raw = io.FileIO(fd, mode, closefd=False)
+        raw.name = f"<{name}>"
+        if unbuffered and mode == "w":
+            buffer = raw
+        else:
+            buffer = (io.BufferedReader if mode == "r" else io.BufferedWriter)(raw)
         stream = io.TextIOWrapper(
-            open(fd, mode + "b", closefd=False),
+            buffer,
             encoding=old.encoding,
             errors=old.errors,
-            line_buffering=fd == 2 or (fd == 1 and os.isatty(fd)),
+            newline="\n",
+            line_buffering=not unbuffered and (os.isatty(fd) or fd == 2),
+            write_through=unbuffered,
         )
+        stream.mode = mode
         setattr(sys, name, stream)
         setattr(sys, f"__{name}__", stream)
 
@@ -263,6 +293,10 @@ def become_kernel(request: dict) -> None:
     os.setsid()  # as Popen(start_new_session=True): interrupts go to the kernel's own group
     os.environ.clear()
     os.environ.update(request["env"])
+    changed, removed = STARTUP_ENVIRON
+    os.environ.update(changed)
+    for name in removed:
+        os.environ.pop(name, None)
     os.chdir(request["cwd"])
     numpy_random = sys.modules.get("numpy.random")
     if numpy_random is not None:
