@@ -19,23 +19,18 @@ and creates no ZeroMQ context, so that at each fork it is single-threaded; it ch
 before every fork and refuses (the parent then launches the kernel normally) if it is not.
 """
 
+import importlib
+import io
+import json
+import os
+import runpy
+import selectors
+import signal
+import socket
 import sys
-
-# `python zygote.py` puts this file's folder first on sys.path: that is compendium's source
-# tree, whose modules must never shadow or be found by the preloaded libraries.
-del sys.path[0]
-
-import importlib  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import runpy  # noqa: E402
-import selectors  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import warnings  # noqa: E402
+import tempfile
+import threading
+import warnings
 
 #: What a fresh kernel imports while it starts, before its first cell: ipykernel, IPython,
 #: ZeroMQ, the debugger (which says on stderr that frozen modules may hide breakpoints). Their
@@ -312,6 +307,10 @@ def become_kernel(request: dict) -> None:
 
 def main() -> None:
     """Preload, report ready, serve; in a forked child, run the kernel instead."""
+    # `python zygote.py` put this file's folder first on sys.path: compendium's source tree,
+    # whose modules must never shadow, or be found by, the preloaded libraries.
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]
     channel = socket.socket(fileno=int(sys.argv[1]))
     # ipykernel reads JPY_PARENT_PID when it is imported (a trait's default): give it the
     # value every kernel forked from here gets, this process's pid.
