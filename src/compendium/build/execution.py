@@ -17,6 +17,9 @@ jupyter-cache, executes them on two kernels at a time and stores the executed no
 cache. Jupyter Book then finds every chapter in its cache and only renders. A rebuild with no
 change executes nothing; a changed data file re-executes only the chapters that read it.
 
+Each kernel is forked from a warm zygote (:mod:`compendium.build.kernels`; off with
+``COMPENDIUM_FORK_KERNELS=0``), which spares every chapter ipykernel's and pandas' imports.
+
 When the data package changed, it is validated once here first: an invalid package stops the
 build with every problem listed, whether or not a chapter reads the broken file.
 """

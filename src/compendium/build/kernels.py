@@ -288,6 +288,11 @@ def fork_kernel(argv: list[str], env: dict[str, str], cwd: str) -> ForkedProcess
         return None
 
 
+def _kill_unwanted(forking: asyncio.Future) -> None:
+    if not forking.cancelled() and forking.exception() is None and forking.result() is not None:
+        forking.result().kill()
+
+
 class ForkingProvisioner(LocalProvisioner):
     """jupyter-client's local provisioner, launching kernels as forks of a zygote when it can."""
 
@@ -299,7 +304,14 @@ class ForkingProvisioner(LocalProvisioner):
             env = launch.get("env")
             env = dict(os.environ if env is None else env)
             cwd = str(launch.get("cwd") or os.getcwd())
-            process = await asyncio.to_thread(fork_kernel, cmd, env, cwd)
+            forking = asyncio.ensure_future(asyncio.to_thread(fork_kernel, cmd, env, cwd))
+            try:
+                process = await asyncio.shield(forking)
+            except asyncio.CancelledError:
+                # The fork goes on in its thread; a kernel nobody will ever connect to
+                # must not wait for the end of this process.
+                forking.add_done_callback(_kill_unwanted)
+                raise
         if process is None:
             return await super().launch_kernel(cmd, **kwargs)
         self.process = process
