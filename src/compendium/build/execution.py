@@ -499,6 +499,10 @@ def prepare(book: Book, workers: int = 2, log=print) -> Report:
     started = time.perf_counter()
     state = load_state(book)
     pending = plan(book, state)
+    if pending.stale:
+        from compendium.build.kernels import prestart
+
+        prestart()  # the kernels' zygote imports while the package is checked and notebooks read
     report = Report(fresh=list(pending.fresh))
     for page in pending.pages:
         key = page.relative_to(book.root).as_posix()

@@ -103,20 +103,33 @@ class Zygote:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C reaches the build, which ends the zygote
             )
+        except OSError:
+            ours.close()
+            raise
         finally:
             theirs.close()
         self.channel = ours
         self.exits: dict[int, int] = {}
         self.lock = threading.Lock()
         self.pid = self.process.pid
-        try:
-            ready = self._receive(STARTUP_SECONDS)[0]
-        except (OSError, ValueError) as exc:
-            self.close()
-            raise ZygoteGone(f"the zygote did not start: {exc}") from None
-        if not ready.get("ready"):
-            self.close()
-            raise ZygoteGone(f"the zygote is unusable: {ready.get('problem')}")
+        # Unknown until the zygote says it is ready (it imports meanwhile: see prestart).
+        self.ready: bool | None = None
+
+    def wait_ready(self) -> None:
+        """Return once the zygote has preloaded; raise ZygoteGone if it failed or refused."""
+        with self.lock:
+            if self.ready is None:
+                try:
+                    answer = self._receive(STARTUP_SECONDS)[0]
+                    self.ready = bool(answer.get("ready"))
+                except (OSError, ValueError):
+                    self.ready = False
+                    answer = {"problem": "it did not start"}
+                if not self.ready:
+                    self._stop()
+                    raise ZygoteGone(f"the zygote is unusable: {answer.get('problem')}")
+            elif not self.ready:
+                raise ZygoteGone("the zygote is unusable")
 
     def _receive(self, timeout: float | None) -> tuple[dict, list[int]]:
         self.channel.settimeout(timeout)
@@ -146,6 +159,7 @@ class Zygote:
             except (AttributeError, ValueError, OSError):
                 pass
         request = {"argv": argv, "env": env, "cwd": cwd}
+        self.wait_ready()
         with self.lock:
             socket.send_fds(self.channel, [json.dumps(request).encode()], [1, 2])
             answer, fds = self._next_answer()
@@ -174,6 +188,12 @@ class Zygote:
 
     def close(self) -> None:
         """End the zygote: it kills the kernels it still has, then exits."""
+        with self.lock:
+            self._stop()
+
+    def _stop(self) -> None:
+        if self.ready is None and self.process.poll() is None:
+            self.process.kill()  # still importing: it has no kernel yet
         self.channel.close()
         try:
             self.process.wait(timeout=10)
@@ -242,22 +262,36 @@ def _key(env: dict[str, str]) -> tuple:
 
 
 def zygote_for(env: dict[str, str]) -> Zygote | None:
-    """Return the running zygote for kernels with environment ``env``, starting it if need be.
+    """Return the zygote for kernels with environment ``env``, starting it if need be.
 
-    None when forking is off or the zygote could not start (it is not tried again).
+    It may still be importing (:meth:`Zygote.wait_ready`). None when forking is off, or the
+    zygote for this environment could not start or was unusable (it is not tried again).
     """
     if not enabled():
         return None
     key = _key(env)
     with _zygotes_lock:
+        zygote = _zygotes.get(key)
+        if zygote is not None and zygote.ready is False:
+            _zygotes[key] = zygote = None  # ended by wait_ready
         if key not in _zygotes:
             if len(_zygotes) >= MAX_ZYGOTES:
                 return None
             try:
-                _zygotes[key] = Zygote({k: v for k, v in env.items() if not k.startswith("JPY_")})
-            except (OSError, ValueError):
-                _zygotes[key] = None
-        return _zygotes[key]
+                zygote = Zygote({k: v for k, v in env.items() if not k.startswith("JPY_")})
+            except OSError:
+                zygote = None
+            _zygotes[key] = zygote
+        return zygote
+
+
+def prestart(env: dict[str, str] | None = None) -> None:
+    """Start the zygote for kernels with ``env`` (default this process's) without waiting.
+
+    It imports while the caller prepares the notebooks, rather than while the first kernels
+    wait for it.
+    """
+    zygote_for(dict(os.environ if env is None else env))
 
 
 def shutdown() -> None:
