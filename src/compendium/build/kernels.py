@@ -151,13 +151,11 @@ class Zygote:
             return message, fds
 
     def fork(self, argv: list[str], env: dict[str, str], cwd: str) -> ForkedProcess | None:
-        """Return a kernel forked as asked, or None when the zygote refused (why is logged)."""
-        streams = (sys.stdout, sys.stderr)
-        for stream in streams:
-            try:
-                stream.flush()
-            except (AttributeError, ValueError, OSError):
-                pass
+        """Return a kernel forked as asked, or None when the zygote refused.
+
+        It refuses when it is not single-threaded at that moment. The kernel's stdout and
+        stderr are this process's current ones, sent along, as a launched kernel inherits them.
+        """
         request = {"argv": argv, "env": env, "cwd": cwd}
         self.wait_ready()
         with self.lock:
