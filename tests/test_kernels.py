@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -108,6 +109,14 @@ def test_forking_can_be_turned_off(monkeypatch):
     assert kernels.zygote_for(dict(os.environ)) is None
     monkeypatch.setenv(kernels.ENV_VAR, "1")
     assert kernels.enabled() == sys.platform.startswith("linux")
+
+
+@pytest.mark.parametrize("missing", [(os, "fork"), (os, "pidfd_open"), (socket, "send_fds")])
+def test_without_fork_pidfds_or_descriptor_passing_kernels_launch_normally(monkeypatch, missing):
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    monkeypatch.delattr(*missing)
+    assert not kernels.enabled()
+    assert kernels.kernel_manager_class() is AsyncKernelManager
 
 
 def test_only_this_interpreters_ipykernel_is_forked(pool):
