@@ -272,7 +272,10 @@ def _install_streams(stdout: int, stderr: int) -> None:
 
 
 def become_kernel(request: dict) -> None:
-    """Turn this forked child into ``python -m ipykernel_launcher ...`` as asked; never returns.
+    """Turn this forked child into ``python -m ipykernel_launcher ...`` as asked.
+
+    Returns (or raises SystemExit) only when the kernel has ended; the child then exits as
+    any interpreter does, running the exit handlers its kernel registered.
 
     What a fork shares with its zygote, and why it cannot change a chapter's outputs:
 
