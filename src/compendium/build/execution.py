@@ -17,6 +17,9 @@ jupyter-cache, executes them on two kernels at a time and stores the executed no
 cache. Jupyter Book then finds every chapter in its cache and only renders. A rebuild with no
 change executes nothing; a changed data file re-executes only the chapters that read it.
 
+Each kernel is forked from a warm zygote (:mod:`compendium.build.kernels`; off with
+``COMPENDIUM_FORK_KERNELS=0``), which spares every chapter ipykernel's and pandas' imports.
+
 When the data package changed, it is validated once here first: an invalid package stops the
 build with every problem listed, whether or not a chapter reads the broken file.
 """
@@ -352,6 +355,8 @@ async def _execute(
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+    from compendium.build.kernels import kernel_manager_class
+
     runnable = nbformat.from_dict(json.loads(json.dumps(notebook)))
     runnable.cells.append(nbformat.v4.new_code_cell(PROBE))
     last = len(runnable.cells) - 1
@@ -374,6 +379,7 @@ async def _execute(
         allow_errors=overrides.get("allow_errors", allow_errors),
         record_timing=False,
         resources={"metadata": {"path": str(Path(source).parent)}},
+        kernel_manager_class=kernel_manager_class(),
         on_cell_executed=lambda cell_index, **_: release() if cell_index == last else None,
     )
     if gate is not None:
@@ -493,6 +499,10 @@ def prepare(book: Book, workers: int = 2, log=print) -> Report:
     started = time.perf_counter()
     state = load_state(book)
     pending = plan(book, state)
+    if pending.stale:
+        from compendium.build.kernels import prestart
+
+        prestart()  # the kernels' zygote imports while the package is checked and notebooks read
     report = Report(fresh=list(pending.fresh))
     for page in pending.pages:
         key = page.relative_to(book.root).as_posix()
