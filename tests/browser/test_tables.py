@@ -21,7 +21,7 @@ from compendium import paths
 from compendium.contract.descriptor import read_descriptor
 from compendium.presentation.tables import LITERAL, SORTABLE
 
-from .conftest import chromium, is_local
+from .conftest import chromium, each_page, is_local
 
 pytestmark = pytest.mark.browser
 
@@ -154,29 +154,27 @@ async def _sort_and_filter_one(page, table_id: str) -> dict:
     return result
 
 
+async def _sort_and_filter_page(page, url: str) -> dict:
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    await page.goto(url, wait_until="load")
+    selector = f"main table.{SORTABLE}"
+    await page.wait_for_function(
+        f"() => [...document.querySelectorAll('{selector}')]"
+        ".every((t) => t.dataset.sortable === 'ready')",
+        timeout=SORTABLE_WAIT_MS,
+    )
+    ids = await page.eval_on_selector_all(selector, "(ts) => ts.map((t) => t.id)")
+    tables = {table_id: await _sort_and_filter_one(page, table_id) for table_id in ids}
+    return {"tables": tables, "requests": requests}
+
+
 async def _sort_and_filter(profile: Path, server: str, pages: list[str]) -> dict:
-    results = {}
     async with chromium(profile) as context:
-        for name in pages:
-            page = await context.new_page()
-            requests: list[str] = []
-            page.on("request", lambda request, seen=requests: seen.append(request.url))
-            await page.goto(server + name, wait_until="load")
-            selector = f"main table.{SORTABLE}"
-            await page.wait_for_function(
-                f"() => [...document.querySelectorAll('{selector}')]"
-                ".every((t) => t.dataset.sortable === 'ready')",
-                timeout=SORTABLE_WAIT_MS,
-            )
-            ids = await page.eval_on_selector_all(selector, "(ts) => ts.map((t) => t.id)")
-            results[name] = {
-                "tables": {
-                    table_id: await _sort_and_filter_one(page, table_id) for table_id in ids
-                },
-                "requests": requests,
-            }
-            await page.close()
-    return results
+        results = await each_page(
+            context, pages, lambda page, name: _sort_and_filter_page(page, server + name)
+        )
+    return dict(zip(pages, results, strict=True))
 
 
 def _sorted(values: list, reverse: bool = False) -> bool:
