@@ -83,6 +83,20 @@ def pool(monkeypatch):
     kernels.shutdown()
 
 
+@pytest.fixture(scope="module")
+def warm_pool():
+    """A zygote registry shared by this module's tests that need a zygote, not a new one.
+
+    A zygote takes a second or two to preload. The tests that count zygotes, end them, or
+    tell a forked kernel by a zygote having started, take :func:`pool` instead.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(kernels.ENV_VAR, raising=False)
+        patch.setattr(kernels, "_zygotes", {})
+        yield kernels._zygotes
+        kernels.shutdown()
+
+
 FIRST_CELL = (
     "import json, os, sys\n"
     "print(json.dumps({'ppid': os.getppid(), 'cwd': os.getcwd(), 'env': dict(os.environ),\n"
@@ -231,7 +245,9 @@ def test_a_forked_kernel_looks_like_a_freshly_launched_one(pool, tmp_path, monke
 
 
 @pytest.mark.slow
-def test_the_probe_still_reports_the_modules_and_data_a_chapter_used(pool, tmp_path, monkeypatch):
+def test_the_probe_still_reports_the_modules_and_data_a_chapter_used(
+    warm_pool, tmp_path, monkeypatch
+):
     from compendium import paths
 
     monkeypatch.setenv("COMPENDIUM_DATA", str(paths.DEFAULT_DATA_DIR))
@@ -285,7 +301,7 @@ async def _interrupt_then_kill(cwd: Path) -> tuple[dict, kernels.ForkedProcess, 
 
 
 @pytest.mark.slow
-def test_a_forked_kernel_can_be_interrupted_and_killed(pool, tmp_path):
+def test_a_forked_kernel_can_be_interrupted_and_killed(warm_pool, tmp_path):
     content, process, alive_after = asyncio.run(_interrupt_then_kill(tmp_path))
     assert isinstance(process, kernels.ForkedProcess)
     assert content["status"] == "error" and content["ename"] == "KeyboardInterrupt"
