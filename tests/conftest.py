@@ -219,10 +219,11 @@ def execute_once():
 
     engine = hashlib.sha256()
     hash_files(engine, "engine", ENGINE_DIR)
-    shared = f"{engine.hexdigest()}\0{environment_signature()}"
 
     def execute(text: str, data_dir: Path):
-        key = f"{shared}\0{package_fingerprint(data_dir)}\0{text}"
+        # The environment is read at each call: a test may have set the small-cell threshold.
+        key = f"{engine.hexdigest()}\0{environment_signature()}\0{package_fingerprint(data_dir)}"
+        key = f"{key}\0{text}"
         target = EXECUTED / f"{hashlib.sha256(key.encode()).hexdigest()}.ipynb"
         with file_lock(target.with_suffix(".lock")):
             if target.is_file():
