@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -119,7 +120,7 @@ def test_the_zygote_is_shared_by_environments_that_differ_only_per_kernel():
 def test_forking_can_be_turned_off(monkeypatch):
     monkeypatch.setenv(kernels.ENV_VAR, "0")
     assert not kernels.enabled()
-    assert kernels.kernel_manager_class() is AsyncKernelManager
+    assert kernels.kernel_manager_class() is kernels.LocalSocketKernelManager
     assert kernels.zygote_for(dict(os.environ)) is None
     monkeypatch.setenv(kernels.ENV_VAR, "1")
     assert kernels.enabled() == sys.platform.startswith("linux")
@@ -130,6 +131,11 @@ def test_without_fork_pidfds_or_descriptor_passing_kernels_launch_normally(monke
     monkeypatch.delenv(kernels.ENV_VAR, raising=False)
     monkeypatch.delattr(*missing)
     assert not kernels.enabled()
+    assert kernels.kernel_manager_class() is kernels.LocalSocketKernelManager
+
+
+def test_without_unix_sockets_kernels_use_jupyter_clients_own_manager(monkeypatch):
+    monkeypatch.setattr(kernels.zmq, "has", lambda capability: capability != "ipc")
     assert kernels.kernel_manager_class() is AsyncKernelManager
 
 
@@ -319,6 +325,29 @@ def test_turned_off_kernels_are_launched_normally(pool, tmp_path, monkeypatch):
     assert pool == {}
 
 
+CONNECTION_CELL = (
+    "import json\n"
+    "from ipykernel.connect import get_connection_info\n"
+    "print(json.dumps(get_connection_info(unpack=True), default=str))"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fork", ["1", "0"])
+def test_kernels_listen_on_unix_sockets_in_a_private_folder_never_tcp_ports(
+    warm_pool, tmp_path, monkeypatch, fork
+):
+    # A TCP port chosen by jupyter-client can be taken by another process before the kernel
+    # binds it; the kernel then fails to start (seen as a 60 s hang in this suite).
+    monkeypatch.setenv(kernels.ENV_VAR, fork)
+    info = printed(run(tmp_path / "page", CONNECTION_CELL))
+    folder = Path(kernels.socket_folder())
+    assert info["transport"] == "ipc"
+    assert Path(info["ip"]).parent == folder
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert list(folder.iterdir()) == []  # each kernel's sockets went with it
+
+
 @pytest.mark.slow
 def test_a_zygote_that_cannot_start_means_a_normal_launch(pool, tmp_path, monkeypatch):
     broken = tmp_path / "zygote.py"
@@ -376,6 +405,14 @@ def test_nothing_outlives_an_interrupted_or_killed_build(tmp_path, stop):
         time.sleep(0.2)
     assert not alive(kernel_pid), "the kernel outlived the build"
     assert not alive(zygote_pid), "the zygote outlived the build"
+    # Its kernel's socket folder went with it, or, killed, goes with the next build's.
+    left = list(Path(tempfile.gettempdir()).glob(f"{kernels.SOCKET_FOLDER_PREFIX}{build.pid}-*"))
+    if stop == signal.SIGKILL:
+        assert len(left) == 1 and any(left[0].iterdir())
+        assert left[0] in kernels.sweep_socket_folders()
+        assert not left[0].exists()
+    else:
+        assert left == []
 
 
 @pytest.mark.slow

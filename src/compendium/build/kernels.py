@@ -21,25 +21,33 @@ The zygote is started lazily, once per process and environment (``JPY_*``, ``PYT
 ``COMPENDIUM_*`` variables aside: the preloaded libraries never read them), and exits with
 this process: at exit, or, if this process is killed, as soon as its end of the socket closes.
 It then kills any kernel it still has, as a normal kernel's parent-poller would.
+
+Every kernel, forked or not, talks to the build over Unix sockets in a private folder
+(:class:`LocalSocketKernelManager`), never TCP ports: see that class for why.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import itertools
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
 from pathlib import Path
 
+import zmq
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
+from traitlets import default
 
 #: Set to ``0`` to launch every kernel normally (no zygote).
 ENV_VAR = "COMPENDIUM_FORK_KERNELS"
@@ -353,7 +361,86 @@ class ForkingProvisioner(LocalProvisioner):
         return self.connection_info
 
 
-class ForkingKernelManager(AsyncKernelManager):
+_socket_folder: str | None = None
+_socket_lock = threading.Lock()
+_socket_names = itertools.count(1)
+
+
+SOCKET_FOLDER_PREFIX = "compendium-kernels-"
+
+
+def socket_folder() -> str:
+    """Return this process's folder for kernel sockets (made on first use, mode 0700).
+
+    It is removed when this process exits; making one first removes those of this user's
+    processes that were killed before they could (:func:`sweep_socket_folders`).
+    """
+    global _socket_folder
+    with _socket_lock:
+        if _socket_folder is None or not os.path.isdir(_socket_folder):
+            sweep_socket_folders()
+            _socket_folder = tempfile.mkdtemp(prefix=f"{SOCKET_FOLDER_PREFIX}{os.getpid()}-")
+        return _socket_folder
+
+
+def sweep_socket_folders() -> list[Path]:
+    """Remove the socket folders of this user's processes that no longer run; return them."""
+    swept = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{SOCKET_FOLDER_PREFIX}*-*"):
+        pid = folder.name[len(SOCKET_FOLDER_PREFIX) :].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or folder.lstat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            swept.append(folder)
+        except OSError:
+            continue  # gone meanwhile, or another user's process
+    return swept
+
+
+def _remove_socket_folder() -> None:
+    global _socket_folder
+    with _socket_lock:
+        if _socket_folder is not None:
+            shutil.rmtree(_socket_folder, ignore_errors=True)
+            _socket_folder = None
+
+
+atexit.register(_remove_socket_folder)
+
+
+def unix_sockets() -> bool:
+    """Return True when kernels can talk over Unix sockets (zmq's ``ipc`` transport)."""
+    return os.name == "posix" and zmq.has("ipc")
+
+
+class LocalSocketKernelManager(AsyncKernelManager):
+    """An ``AsyncKernelManager`` whose kernel listens on Unix sockets in :func:`socket_folder`.
+
+    jupyter-client picks a TCP port by binding port 0, closing the socket and handing the
+    number to the kernel, which binds it again. In between, any process may take that port:
+    most often a client's outgoing connection, whose port comes from the same range. The
+    kernel then dies at start with "Address already in use", and the build waits for it until
+    its timeout (seen here with two builds running side by side). A socket file named after
+    this process's own counter cannot be taken that way, and the 0700 folder keeps other
+    users out as well.
+    """
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc"
+
+    async def _async_pre_start_kernel(self, **kw):
+        if self.transport == "ipc" and os.path.dirname(self.ip) != socket_folder():
+            # The files are "<ip>-<port>"; jupyter-client's default ip is relative to the
+            # working folder, which the kernel does not share with this process.
+            self.ip = os.path.join(socket_folder(), f"k{next(_socket_names)}")
+        return await super()._async_pre_start_kernel(**kw)
+
+
+class ForkingKernelManager(LocalSocketKernelManager):
     """An ``AsyncKernelManager`` whose kernels are forked by :class:`ForkingProvisioner`.
 
     A kernel spec that names a provisioner of its own keeps it.
@@ -370,5 +457,12 @@ class ForkingKernelManager(AsyncKernelManager):
 
 
 def kernel_manager_class() -> type[AsyncKernelManager]:
-    """Return the kernel manager class for nbclient: forking unless ``COMPENDIUM_FORK_KERNELS=0``."""
-    return ForkingKernelManager if enabled() else AsyncKernelManager
+    """Return the kernel manager class for nbclient.
+
+    Forking (:class:`ForkingKernelManager`) unless ``COMPENDIUM_FORK_KERNELS=0`` or the system
+    cannot; else :class:`LocalSocketKernelManager`; jupyter-client's own where there are no
+    Unix sockets.
+    """
+    if not unix_sockets():
+        return AsyncKernelManager
+    return ForkingKernelManager if enabled() else LocalSocketKernelManager
