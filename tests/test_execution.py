@@ -381,6 +381,26 @@ def test_make_book_renders_when_an_input_changed_and_only_then(staged_book, engi
     assert SKIPPED in build_book(book, capfd)
 
 
+def test_a_stale_chapters_kernels_start_importing_before_the_check(staged_book, monkeypatch, capfd):
+    from compendium.build import kernels
+
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    monkeypatch.setattr(kernels, "_zygotes", {})
+    seen = []
+
+    def check(*_):
+        seen.append([z.pid for z in kernels._zygotes.values() if z is not None])
+        return 7
+
+    monkeypatch.setattr(pipeline, "check", check)
+    try:
+        assert pipeline.build(staged_book, Path(os.environ["COMPENDIUM_DATA"])) == 7
+    finally:
+        kernels.shutdown()
+    assert len(seen) == 1 and len(seen[0]) == 1  # one zygote, already importing
+    assert "execution:" not in capfd.readouterr().out  # nothing ran past the failed check
+
+
 def test_make_book_stops_at_a_failing_check_and_renders_nothing(staged_book, capfd):
     book = staged_book
     data = Path(os.environ["COMPENDIUM_DATA"])

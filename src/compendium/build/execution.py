@@ -402,6 +402,8 @@ async def _execute(
 
 
 async def _execute_all(jobs, workers, timeout, allow_errors, env, on_done):
+    from compendium.build.kernels import shared_context
+
     gate = asyncio.Semaphore(workers)
 
     async def one(source, notebook):
@@ -409,7 +411,8 @@ async def _execute_all(jobs, workers, timeout, allow_errors, env, on_done):
         on_done(outcome)
         return outcome
 
-    return await asyncio.gather(*(one(s, nb) for s, nb in jobs))
+    with shared_context():
+        return await asyncio.gather(*(one(s, nb) for s, nb in jobs))
 
 
 def execute_notebooks(
@@ -473,7 +476,25 @@ class Report:
     seconds: float = 0.0
 
 
-def prepare(book: Book, workers: int = 2, log=print) -> Report:
+def plan_ahead(book: Book) -> tuple[dict, Plan]:
+    """Return the state and plan :func:`prepare` starts from, starting kernels' zygote early.
+
+    When a chapter is stale and the book executes through the cache, the zygote
+    (:mod:`compendium.build.kernels`) imports on another core while the caller checks the
+    package, rather than while the first kernels wait for it.
+    """
+    state = load_state(book)
+    pending = plan(book, state)
+    if pending.stale and book.config().get("execute_notebooks", "auto") == "cache":
+        from compendium.build.kernels import prestart
+
+        prestart()
+    return state, pending
+
+
+def prepare(
+    book: Book, workers: int = 2, log=print, planned: tuple[dict, Plan] | None = None
+) -> Report:
     """Execute every stale chapter of ``book`` into its jupyter-cache (see the module notes).
 
     Parameters
@@ -484,6 +505,9 @@ def prepare(book: Book, workers: int = 2, log=print) -> Report:
         Kernels run at once.
     log
         Receives one line per event.
+    planned
+        What :func:`plan_ahead` returned, when the caller planned before checking the package;
+        by default the book is planned here.
 
     Returns
     -------
@@ -497,12 +521,7 @@ def prepare(book: Book, workers: int = 2, log=print) -> Report:
         When the data package changed and is not valid; nothing is executed.
     """
     started = time.perf_counter()
-    state = load_state(book)
-    pending = plan(book, state)
-    if pending.stale:
-        from compendium.build.kernels import prestart
-
-        prestart()  # the kernels' zygote imports while the package is checked and notebooks read
+    state, pending = planned or plan_ahead(book)
     report = Report(fresh=list(pending.fresh))
     for page in pending.pages:
         key = page.relative_to(book.root).as_posix()
@@ -617,18 +636,19 @@ def _write_last_run(book: Book, report: Report) -> None:
     )
 
 
-def execute_book(book: Book, workers: int = 2) -> int:
+def execute_book(book: Book, workers: int = 2, planned: tuple[dict, Plan] | None = None) -> int:
     """Run :func:`prepare` as ``make book`` does; return 0, or 1 when a chapter or the data failed.
 
     Nothing runs when ``_config.yml`` does not ask for the cache (Jupyter Book executes then).
-    An invalid data package is told in one line on stderr, nothing executed.
+    An invalid data package is told in one line on stderr, nothing executed. ``planned`` is
+    passed on to :func:`prepare`.
     """
     mode = book.config().get("execute_notebooks", "auto")
     if mode != "cache":
         print(f"execution: execute_notebooks is {mode!r}, not 'cache'; Jupyter Book executes")
         return 0
     try:
-        report = prepare(book, workers=workers)
+        report = prepare(book, workers=workers, planned=planned)
     except ValueError as exc:
         # InvalidPackage can only come from compendium.contract.validation once it was imported;
         # importing it up front would cost every no-change rebuild a second.

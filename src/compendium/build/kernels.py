@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import itertools
 import json
 import os
@@ -45,6 +46,7 @@ import uuid
 from pathlib import Path
 
 import zmq
+import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import default
@@ -416,6 +418,30 @@ def unix_sockets() -> bool:
     return os.name == "posix" and zmq.has("ipc")
 
 
+_shared_context: zmq.asyncio.Context | None = None
+
+
+@contextlib.contextmanager
+def shared_context():
+    """Let every kernel made meanwhile (and its client) share one ZMQ context, ended at exit.
+
+    jupyter-client gives each manager and each client a context of its own and ends it when
+    the kernel shuts down, waiting up to 100 ms for its sockets: about 60 ms each here, twice
+    per chapter, during which the build's event loop serves no other kernel. One context
+    for a whole execution is ended once, after every kernel has gone.
+    """
+    global _shared_context
+    if _shared_context is not None:  # nested: the outer one ends it
+        yield _shared_context
+        return
+    _shared_context = zmq.asyncio.Context()
+    try:
+        yield _shared_context
+    finally:
+        context, _shared_context = _shared_context, None
+        context.destroy(linger=0)  # every socket is closed by now; drop nothing still queued
+
+
 class LocalSocketKernelManager(AsyncKernelManager):
     """An ``AsyncKernelManager`` whose kernel listens on Unix sockets in :func:`socket_folder`.
 
@@ -431,6 +457,17 @@ class LocalSocketKernelManager(AsyncKernelManager):
     @default("transport")
     def _default_transport(self) -> str:
         return "ipc"
+
+    @default("context")
+    def _default_context(self) -> zmq.asyncio.Context:
+        # Inside shared_context(), not ours to end: see there.
+        return _shared_context or super()._context_default()
+
+    def client(self, **kwargs):
+        """Return a client for the kernel, on this manager's ZMQ context."""
+        if _shared_context is not None:
+            kwargs.setdefault("context", _shared_context)
+        return super().client(**kwargs)
 
     async def _async_pre_start_kernel(self, **kw):
         if self.transport == "ipc" and os.path.dirname(self.ip) != socket_folder():

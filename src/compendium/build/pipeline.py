@@ -248,13 +248,18 @@ def render(book: Book, digest: str) -> int:
 
 def build(book: Book, data_dir: Path, workers: int = 2) -> int:
     """Check, execute and render the book; return 0, or the first failing step's status."""
-    from compendium.build.execution import execute_book
+    from compendium.build.execution import execute_book, plan_ahead
 
     started = time.perf_counter()
+    # Planned first: when a chapter will run, its kernels' zygote imports during the check.
+    try:
+        planned = plan_ahead(book)
+    except Exception:  # noqa: BLE001 - a broken book: the check reports it, with its place
+        planned = None
     status = check(book, data_dir, inputs(book.root, data_dir, ["check", str(book.toc)]))
     if status:
         return status
-    status = execute_book(book, workers=workers)
+    status = execute_book(book, workers=workers, planned=planned)
     if status:
         return status
     # After execution: a kernel may have written files the render reads.
