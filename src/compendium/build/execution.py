@@ -278,17 +278,24 @@ def _describe(changed: list[str]) -> str:
     return "; ".join(parts)
 
 
-def plan(book: Book, state: dict | None = None) -> Plan:
+def plan(book: Book, state: dict | None = None, on_stale=None) -> Plan:
     """Return which chapters of ``book`` are stale, with the reason for each.
 
     A chapter is up to date when its recorded source, environment and inputs all hash as they
     did when it was last executed and its executed notebook is still in the jupyter-cache. An
     edit to a chapter's Markdown text alone does not make it stale: only its code counts.
+    ``on_stale`` is called with no argument as each stale chapter is found.
     """
     state = load_state(book) if state is None else state
     environment = environment_signature()
     cache_dir = book.cache_dir()
     result = Plan()
+
+    def stale(item: Stale) -> None:
+        result.stale.append(item)
+        if on_stale is not None:
+            on_stale()
+
     for source in book.chapters():
         key = source.relative_to(book.root).as_posix()
         entry = state["chapters"].get(key)
@@ -297,7 +304,7 @@ def plan(book: Book, state: dict | None = None) -> Plan:
             if read_notebook(source) is None:
                 result.pages.append(source)
             else:
-                result.stale.append(Stale(source, "not executed yet"))
+                stale(Stale(source, "not executed yet"))
             continue
         if not entry.get("notebook", True):
             if entry["source"] == source_hash:
@@ -307,7 +314,7 @@ def plan(book: Book, state: dict | None = None) -> Plan:
                 entry["source"] = source_hash
                 result.pages.append(source)
                 continue
-            result.stale.append(Stale(source, "became a notebook", source_changed=True))
+            stale(Stale(source, "became a notebook", source_changed=True))
             continue
         reason, source_changed = None, entry["source"] != source_hash
         if entry["environment"] != environment:
@@ -323,7 +330,7 @@ def plan(book: Book, state: dict | None = None) -> Plan:
         if reason is None and not is_cached(cache_dir, entry["hashkey"]):
             reason = "not in the execution cache"
         if reason:
-            result.stale.append(Stale(source, reason, source_changed))
+            stale(Stale(source, reason, source_changed))
         else:
             result.fresh.append(source)
     return result
@@ -484,12 +491,12 @@ def plan_ahead(book: Book) -> tuple[dict, Plan]:
     package, rather than while the first kernels wait for it.
     """
     state = load_state(book)
-    pending = plan(book, state)
-    if pending.stale and book.config().get("execute_notebooks", "auto") == "cache":
+    on_stale = None
+    if book.config().get("execute_notebooks", "auto") == "cache":
         from compendium.build.kernels import prestart
 
-        prestart()
-    return state, pending
+        on_stale = prestart  # at the first stale chapter, not after reading every one
+    return state, plan(book, state, on_stale)
 
 
 def prepare(

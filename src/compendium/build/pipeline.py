@@ -8,7 +8,8 @@ steps of a book build and stops at the first that fails:
 2. **execution** (:func:`compendium.build.execution.execute_book`): the chapters whose code,
    data or engine code changed run into Jupyter Book's cache;
 3. **render**: ``jupyter-book build . --toc TOC --builder html -W -n --keep-going``
-   (:func:`render_command`).
+   (:func:`render_command`), run by :class:`compendium.build.renderer.Renderer`: when chapters
+   execute, its process is started with them and imports Jupyter Book meanwhile.
 
 Even with nothing to execute, Jupyter Book spends seconds starting Sphinx, reading its saved
 environment and finding that nothing changed; the check spends a second reading the study
@@ -39,13 +40,13 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from compendium import paths
 from compendium.build.execution import Book, environment_signature, load_state, write_json
+from compendium.build.renderer import Renderer
 
 #: Changing how the digests are made must not let an old record match: part of every digest.
 DIGEST_VERSION = "1"
@@ -225,12 +226,18 @@ def check(book: Book, data_dir: Path, digest: str) -> int:
     return status
 
 
-def render(book: Book, digest: str) -> int:
-    """Run Jupyter Book unless nothing it reads changed since it last succeeded."""
+def render(book: Book, digest: str, renderer: Renderer | None = None) -> int:
+    """Run Jupyter Book unless nothing it reads changed since it last succeeded.
+
+    It renders in a :class:`~compendium.build.renderer.Renderer`: ``renderer`` when one was
+    started ahead, which is ended unused when nothing changed.
+    """
     record_path = book.state_dir / "render.json"
     html_dir = book.build_dir / "html"
     record = _record(record_path)
     if record.get("digest") == digest and record.get("html") == html_manifest(html_dir):
+        if renderer is not None:
+            renderer.cancel()
         print(
             "render: nothing the book reads changed since the last render; "
             f"{html_dir.relative_to(book.root)} is up to date"
@@ -240,7 +247,7 @@ def render(book: Book, digest: str) -> int:
     record_path.unlink(missing_ok=True)
     command = render_command(book.toc)
     print(f"render: {' '.join([Path(command[0]).name, *command[1:]])}", flush=True)
-    status = subprocess.run(command, cwd=book.root).returncode
+    status = (renderer or Renderer.start(book.root)).run(command[1:])
     if status == 0:
         write_json(record_path, {"digest": digest, "html": html_manifest(html_dir)})
     return status
@@ -259,12 +266,18 @@ def build(book: Book, data_dir: Path, workers: int = 2) -> int:
     status = check(book, data_dir, inputs(book.root, data_dir, ["check", str(book.toc)]))
     if status:
         return status
-    status = execute_book(book, workers=workers, planned=planned)
-    if status:
-        return status
-    # After execution: a kernel may have written files the render reads.
-    digest = render_digest(book, data_dir)
-    status = render(book, digest)
+    # A chapter to execute all but always means a render: its process imports meanwhile.
+    renderer = Renderer.start(book.root) if planned and planned[1].stale else None
+    try:
+        status = execute_book(book, workers=workers, planned=planned)
+        if status:
+            return status
+        # After execution: a kernel may have written files the render reads.
+        digest = render_digest(book, data_dir)
+        status = render(book, digest, renderer)
+    finally:
+        if renderer is not None:
+            renderer.cancel()
     if status == 0:
         print(f"book: done in {time.perf_counter() - started:.1f} s")
     return status

@@ -56,6 +56,7 @@ that names the other study throughout.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -98,11 +99,21 @@ SCRIPT = "compendium.js"  # the page-level "Show all code" button, sortable tabl
 DATATABLES = ("dt_bundle.js", "dt_bundle.css")
 
 
+def package_dir(name: str) -> Path:
+    """Return the folder of the installed package ``name``, without importing it.
+
+    Importing ``itables`` imports pandas, NumPy and pyarrow (about half a second); the
+    render only needs files that it ships.
+    """
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"the {name} package is not installed", name=name)
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
 def datatables_dir() -> Path:
     """Return the folder of the DataTables bundle shipped inside the ``itables`` package."""
-    import itables
-
-    return Path(itables.__file__).resolve().parent / "html"
+    return package_dir("itables") / "html"
 
 
 def plotly_js_path() -> Path:
@@ -113,9 +124,7 @@ def plotly_js_path() -> Path:
     pathlib.Path
         Location of ``plotly/package_data/plotly.min.js``.
     """
-    import plotly
-
-    return Path(plotly.__file__).resolve().parent / "package_data" / PLOTLY_JS
+    return package_dir("plotly") / "package_data" / PLOTLY_JS
 
 
 def copy_plotly_js(app: Any, exception: Exception | None) -> None:
