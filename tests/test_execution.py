@@ -415,6 +415,40 @@ def test_make_book_stops_at_a_failing_check_and_renders_nothing(staged_book, cap
     assert "compendium: check: nope.yml: no such table of contents" in capfd.readouterr().err
 
 
+def test_make_books_process_exits_with_its_status_its_words_and_its_exit_handlers(tmp_path):
+    # python -m compendium.build.pipeline ends with os._exit after the exit handlers.
+    handler = "import atexit, pathlib, sys; atexit.register(pathlib.Path(sys.argv[1]).touch)"
+    code = f"{handler}\nfrom compendium.build import pipeline\npipeline.exit_now(pipeline.main(sys.argv[2:]))"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(tmp_path / "ran"),
+            "--root",
+            str(tmp_path),
+            "--toc",
+            "nope.yml",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith("nope.yml: no such table of contents"), done.stderr
+    assert (tmp_path / "ran").exists()
+    entry = subprocess.run(
+        [sys.executable, "-m", "compendium.build.pipeline", "--root", str(tmp_path), "--toc", "x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (entry.returncode, entry.stderr) == (
+        done.returncode,
+        done.stderr.replace("nope.yml", "x"),
+    )
+
+
 def test_the_threshold_the_key_names_is_the_one_disclosure_control_reads():
     from compendium.analysis.disclosure import ENV_VAR
     from compendium.build.execution import SMALL_CELL_VAR
