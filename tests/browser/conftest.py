@@ -539,13 +539,13 @@ async def wait_for_plotly(page) -> None:
         )
 
 
-async def each_page(context, names: list, action) -> list:
+async def each_page(context, names: list, action, at_once: int = VISIT_CONCURRENCY) -> list:
     """Return ``action(page, name)`` for each name, each on a new page of ``context``.
 
-    ``VISIT_CONCURRENCY`` pages are open at once; each is closed after its action; the
-    results come in the order of ``names``.
+    ``at_once`` pages are open at once; each is closed after its action; the results come in
+    the order of ``names``.
     """
-    slots = asyncio.Semaphore(VISIT_CONCURRENCY)
+    slots = asyncio.Semaphore(at_once)
 
     async def one(name):
         async with slots:
