@@ -52,7 +52,7 @@ def test_it_renders_with_the_status_and_words_of_jupyter_book_itself(tmp_path, c
         text=True,
     )
     capfd.readouterr()
-    status = Renderer.start(ahead).run(arguments)
+    status = Renderer(ahead).run(arguments)
     seen = capfd.readouterr()
     assert status == expected.returncode
     assert (status == 0) == ("Plain" in page)
@@ -75,7 +75,7 @@ def test_it_renders_with_the_status_and_words_of_jupyter_book_itself(tmp_path, c
 
 def test_a_cancelled_renderer_exits_at_once_having_written_nothing(tmp_path, capfd):
     root = tiny_book(tmp_path / "book", "# Intro\n")
-    renderer = Renderer.start(root)
+    renderer = Renderer(root)
     started = time.monotonic()
     renderer.cancel()
     assert renderer.process.returncode == 0
@@ -89,7 +89,7 @@ BUILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from compendium.build.renderer import Renderer
-    renderer = Renderer.start(Path(sys.argv[1]))
+    renderer = Renderer(Path(sys.argv[1]))
     print(renderer.process.pid, flush=True)
     time.sleep(300)
     """

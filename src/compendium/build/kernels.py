@@ -363,12 +363,11 @@ class ForkingProvisioner(LocalProvisioner):
         return self.connection_info
 
 
+#: The kernels' socket folders are ``<temporary folder>/compendium-kernels-<pid>-<random>``.
+SOCKET_FOLDER_PREFIX = "compendium-kernels-"
 _socket_folder: str | None = None
 _socket_lock = threading.Lock()
 _socket_names = itertools.count(1)
-
-
-SOCKET_FOLDER_PREFIX = "compendium-kernels-"
 
 
 def socket_folder() -> str:
@@ -423,7 +422,7 @@ _shared_context: zmq.asyncio.Context | None = None
 
 @contextlib.contextmanager
 def shared_context():
-    """Let every kernel made meanwhile (and its client) share one ZMQ context, ended at exit.
+    """Let every kernel made in this block (and its client) share one ZMQ context, ended after.
 
     jupyter-client gives each manager and each client a context of its own and ends it when
     the kernel shuts down, waiting up to 100 ms for its sockets: about 60 ms each here, twice
@@ -439,7 +438,9 @@ def shared_context():
         yield _shared_context
     finally:
         context, _shared_context = _shared_context, None
-        context.destroy(linger=0)  # every socket is closed by now; drop nothing still queued
+        # Every kernel has shut down and its sockets are closed by now; should one be left
+        # open (an error on the way), nothing it still queues may hold the build up.
+        context.destroy(linger=0)
 
 
 class LocalSocketKernelManager(AsyncKernelManager):

@@ -248,7 +248,7 @@ def render(book: Book, digest: str, renderer: Renderer | None = None) -> int:
     record_path.unlink(missing_ok=True)
     command = render_command(book.toc)
     print(f"render: {' '.join([Path(command[0]).name, *command[1:]])}", flush=True)
-    status = (renderer or Renderer.start(book.root)).run(command[1:])
+    status = (renderer or Renderer(book.root)).run(command[1:])
     if status == 0:
         write_json(record_path, {"digest": digest, "html": html_manifest(html_dir)})
     return status
@@ -268,7 +268,7 @@ def build(book: Book, data_dir: Path, workers: int = 2) -> int:
     if status:
         return status
     # A chapter to execute all but always means a render: its process imports meanwhile.
-    renderer = Renderer.start(book.root) if planned and planned[1].stale else None
+    renderer = Renderer(book.root) if planned and planned[1].stale else None
     try:
         status = execute_book(book, workers=workers, planned=planned)
         if status:

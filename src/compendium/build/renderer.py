@@ -5,7 +5,7 @@ Python and Jupyter Book spend about a second starting and importing; after the l
 written, Python spends about half a second freeing Sphinx's objects at exit. Here both are
 taken off the build's critical path:
 
-- :meth:`Renderer.start` launches ``python -m compendium.build.renderer`` while the chapters
+- :class:`Renderer` launches ``python -m compendium.build.renderer`` while the chapters
   still execute. One thread of it imports Jupyter Book, Sphinx and the book's third-party
   extensions at the lowest priority (``nice 19``: on Linux a thread's own), so that it only
   uses what the kernels leave of the cores; the other waits.
@@ -45,7 +45,10 @@ PRELOAD = (
 
 
 class Renderer:
-    """A render process started ahead (see the module notes); use it once."""
+    """A render process for the book in ``root``, started at once: it imports, then waits.
+
+    Use it once: :meth:`run` or :meth:`cancel` (see the module notes).
+    """
 
     def __init__(self, root: Path):
         self.process = subprocess.Popen(
@@ -53,11 +56,6 @@ class Renderer:
             cwd=root,
             stdin=subprocess.PIPE,
         )
-
-    @classmethod
-    def start(cls, root: Path) -> Renderer:
-        """Start a render process for the book in ``root``: it imports, then waits."""
-        return cls(root)
 
     def run(self, arguments: list[str]) -> int:
         """Render with ``jupyter-book``'s ``arguments``; return its exit status."""
