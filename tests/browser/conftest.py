@@ -540,22 +540,42 @@ async def wait_for_plotly(page) -> None:
 
 
 async def each_page(context, names: list, action, at_once: int = VISIT_CONCURRENCY) -> list:
-    """Return ``action(page, name)`` for each name, each on a new page of ``context``.
+    """Return ``action(page, name)`` for each name, on ``at_once`` tabs of ``context``.
 
-    ``at_once`` pages are open at once; each is closed after its action; the results come in
-    the order of ``names``.
+    Each tab goes from one page to the next, as a reader following links does: Chromium keeps
+    the tab's renderer process and its compiled scripts, where a new tab for every page would
+    start both again (about 15% of a pass's time). An action adds its event handlers with
+    :func:`listening`, so that none outlives its page. The results come in the order of
+    ``names``.
     """
-    slots = asyncio.Semaphore(at_once)
+    tabs: asyncio.Queue = asyncio.Queue()
+    for _ in range(min(at_once, len(names))):
+        tabs.put_nowait(await context.new_page())
 
     async def one(name):
-        async with slots:
-            page = await context.new_page()
-            try:
-                return await action(page, name)
-            finally:
-                await page.close()
+        page = await tabs.get()
+        try:
+            return await action(page, name)
+        finally:
+            tabs.put_nowait(page)
 
-    return await asyncio.gather(*(one(name) for name in names))
+    try:
+        return await asyncio.gather(*(one(name) for name in names))
+    finally:
+        while not tabs.empty():
+            await tabs.get_nowait().close()
+
+
+@contextlib.contextmanager
+def listening(page, handlers: dict):
+    """Add ``handlers`` (event name -> function) to ``page`` for the block, then remove them."""
+    for event, handler in handlers.items():
+        page.on(event, handler)
+    try:
+        yield
+    finally:
+        for event, handler in handlers.items():
+            page.remove_listener(event, handler)
 
 
 async def visit(page, url: str, page_name: str, screenshot: Path | None, mode: Mode) -> PageVisit:
@@ -576,32 +596,35 @@ async def visit(page, url: str, page_name: str, screenshot: Path | None, mode: M
         if response.status >= 400:
             record.failed.append(f"HTTP {response.status} {response.url}")
 
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: record.page_errors.append(str(error)))
-    page.on("request", lambda request: record.requests.append(request.url))
-    page.on("response", on_response)
-    page.on("requestfailed", lambda r: record.failed.append(f"{r.failure} {r.url}"))
-    await page.goto(url, wait_until="load")
-    await wait_for_plotly(page)
-    await page.evaluate(SETTLED_JS)
-    record.facts = await page.evaluate(PAGE_FACTS_JS)
-    record.layout = await page.evaluate(LAYOUT_FACTS_JS, SCROLL_CONTAINERS)
-    if screenshot is not None:
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=screenshot, full_page=WHOLE_PAGE_SHOTS)
-        record.screenshot = screenshot
-    if mode.scan:
-        await page.add_script_tag(path=AXE_JS)
-        rules = COLOUR_RULES if mode.scan == "colour" else None
-        record.violations = await page.evaluate(AXE_RUN_JS, rules)
-    if mode.toggles and record.facts["code"]["inputs"]:
-        record.toggles["before"] = await page.evaluate(TOGGLE_JS)
-        await page.locator("main details.hide.above-input > summary").first.click()
-        record.toggles["one"] = await page.evaluate(TOGGLE_JS)
-        await page.locator(".compendium-code-toggle").click()
-        record.toggles["all"] = await page.evaluate(TOGGLE_JS)
-        await page.locator(".compendium-code-toggle").click()
-        record.toggles["none"] = await page.evaluate(TOGGLE_JS)
+    handlers = {
+        "console": on_console,
+        "pageerror": lambda error: record.page_errors.append(str(error)),
+        "request": lambda request: record.requests.append(request.url),
+        "response": on_response,
+        "requestfailed": lambda r: record.failed.append(f"{r.failure} {r.url}"),
+    }
+    with listening(page, handlers):
+        await page.goto(url, wait_until="load")
+        await wait_for_plotly(page)
+        await page.evaluate(SETTLED_JS)
+        record.facts = await page.evaluate(PAGE_FACTS_JS)
+        record.layout = await page.evaluate(LAYOUT_FACTS_JS, SCROLL_CONTAINERS)
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=screenshot, full_page=WHOLE_PAGE_SHOTS)
+            record.screenshot = screenshot
+        if mode.scan:
+            await page.add_script_tag(path=AXE_JS)
+            rules = COLOUR_RULES if mode.scan == "colour" else None
+            record.violations = await page.evaluate(AXE_RUN_JS, rules)
+        if mode.toggles and record.facts["code"]["inputs"]:
+            record.toggles["before"] = await page.evaluate(TOGGLE_JS)
+            await page.locator("main details.hide.above-input > summary").first.click()
+            record.toggles["one"] = await page.evaluate(TOGGLE_JS)
+            await page.locator(".compendium-code-toggle").click()
+            record.toggles["all"] = await page.evaluate(TOGGLE_JS)
+            await page.locator(".compendium-code-toggle").click()
+            record.toggles["none"] = await page.evaluate(TOGGLE_JS)
     return record
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from compendium.presentation.tables import FORMULA_START
 
-from .conftest import chromium, discover_pages, each_page, serving, wait_for_plotly
+from .conftest import chromium, discover_pages, each_page, listening, serving, wait_for_plotly
 from .hostile_package import PAYLOAD_SELECTORS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -65,15 +65,15 @@ async def _visit_all(base: str, pages: list[str], profile) -> dict:
             dialogs.append(dialog.message)
             await dialog.dismiss()
 
-        page.on("dialog", on_dialog)
-        await page.goto(base + name, wait_until="load")
-        if name.startswith("search.html"):
-            # results are drawn after the index loads, one by one
-            await page.wait_for_selector("p.search-summary", timeout=20_000)
-            await page.wait_for_timeout(1500)
-        await wait_for_plotly(page)
-        await page.wait_for_timeout(500)  # scripts and events that run after load
-        facts = await page.evaluate(SURVIVORS_JS, list(PAYLOAD_SELECTORS))
+        with listening(page, {"dialog": on_dialog}):
+            await page.goto(base + name, wait_until="load")
+            if name.startswith("search.html"):
+                # results are drawn after the index loads, one by one
+                await page.wait_for_selector("p.search-summary", timeout=20_000)
+                await page.wait_for_timeout(1500)
+            await wait_for_plotly(page)
+            await page.wait_for_timeout(500)  # scripts and events that run after load
+            facts = await page.evaluate(SURVIVORS_JS, list(PAYLOAD_SELECTORS))
         return {"dialogs": dialogs, **facts}
 
     async with chromium(profile) as context:

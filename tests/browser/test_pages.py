@@ -63,8 +63,14 @@ def test_no_request_leaves_this_machine(visits):
         if not is_local(url)
     ]
     assert not failures, "requests to other hosts:\n" + _report(failures)
-    # The recording itself works: every page fetched at least its stylesheet and scripts.
+    # The recording itself works: every page fetched at least its stylesheet and scripts,
+    # and only its own (the tab it was visited in went on to other pages).
     assert all(len(record.requests) > 5 for record in visits.values())
+    documents = {
+        record.page: [url for url in record.requests if urlsplit(url).path.endswith(".html")]
+        for record in visits.values()
+    }
+    assert all(found == [visits[page].url] for page, found in documents.items()), documents
 
 
 def test_plotly_figures_draw_data(visits):

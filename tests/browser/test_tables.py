@@ -21,7 +21,7 @@ from compendium import paths
 from compendium.contract.descriptor import read_descriptor
 from compendium.presentation.tables import LITERAL, SORTABLE
 
-from .conftest import chromium, each_page, is_local
+from .conftest import chromium, each_page, is_local, listening
 
 pytestmark = pytest.mark.browser
 
@@ -156,16 +156,16 @@ async def _sort_and_filter_one(page, table_id: str) -> dict:
 
 async def _sort_and_filter_page(page, url: str) -> dict:
     requests: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
-    await page.goto(url, wait_until="load")
-    selector = f"main table.{SORTABLE}"
-    await page.wait_for_function(
-        f"() => [...document.querySelectorAll('{selector}')]"
-        ".every((t) => t.dataset.sortable === 'ready')",
-        timeout=SORTABLE_WAIT_MS,
-    )
-    ids = await page.eval_on_selector_all(selector, "(ts) => ts.map((t) => t.id)")
-    tables = {table_id: await _sort_and_filter_one(page, table_id) for table_id in ids}
+    with listening(page, {"request": lambda request: requests.append(request.url)}):
+        await page.goto(url, wait_until="load")
+        selector = f"main table.{SORTABLE}"
+        await page.wait_for_function(
+            f"() => [...document.querySelectorAll('{selector}')]"
+            ".every((t) => t.dataset.sortable === 'ready')",
+            timeout=SORTABLE_WAIT_MS,
+        )
+        ids = await page.eval_on_selector_all(selector, "(ts) => ts.map((t) => t.id)")
+        tables = {table_id: await _sort_and_filter_one(page, table_id) for table_id in ids}
     return {"tables": tables, "requests": requests}
 
 
