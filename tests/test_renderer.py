@@ -12,12 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_kernels import SRC, alive
 
 from compendium.build.pipeline import render_command
 from compendium.build.renderer import Renderer
-
-SRC = Path(__file__).resolve().parents[1] / "src"
-
 
 def tiny_book(root: Path, page: str) -> Path:
     root.mkdir(parents=True)
@@ -25,14 +23,6 @@ def tiny_book(root: Path, page: str) -> Path:
     (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
     (root / "intro.md").write_text(page)
     return root
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 @pytest.mark.slow
