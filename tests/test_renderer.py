@@ -17,6 +17,7 @@ from test_kernels import SRC, alive
 from compendium.build.pipeline import render_command
 from compendium.build.renderer import Renderer
 
+
 def tiny_book(root: Path, page: str) -> Path:
     root.mkdir(parents=True)
     (root / "_config.yml").write_text("title: Tiny\nexecute:\n  execute_notebooks: 'off'\n")
