@@ -268,7 +268,8 @@ def build(book: Book, data_dir: Path, workers: int = 2) -> int:
     if status:
         return status
     # A chapter to execute all but always means a render: its process imports meanwhile.
-    renderer = Renderer(book.root) if planned and planned[1].stale else None
+    stale = planned is not None and planned[1].stale  # planned: (state, plan)
+    renderer = Renderer(book.root) if stale else None
     try:
         status = execute_book(book, workers=workers, planned=planned)
         if status:
