@@ -122,6 +122,22 @@ def test_editing_one_data_file_reexecutes_only_its_readers(book):
 
 
 @pytest.mark.slow
+def test_an_edit_made_after_planning_is_run_by_the_next_build(book):
+    from compendium.build.execution import plan_ahead
+
+    planned = plan_ahead(book)  # as make book plans, before its check
+    coders = book.root / "pages" / "coders.md"
+    coders.write_text(coders.read_text().replace(".head(2)", ".head(3)"))
+    first = prepare(book, log=lambda _: None, planned=planned)
+    assert names(first.executed) == ["activities", "coders"]
+    assert ".head(2)" in cached_notebook_text(book, "coders")  # the text that was planned
+    # The record holds the hash of the text executed, not of the file at the end.
+    assert [(s.source.stem, s.reason) for s in plan(book).stale] == [("coders", "code changed")]
+    assert names(prepare(book, log=lambda _: None).executed) == ["coders"]
+    assert ".head(3)" in cached_notebook_text(book, "coders")
+
+
+@pytest.mark.slow
 def test_prose_edits_run_nothing_and_code_edits_run_that_chapter(book):
     prepare(book, log=lambda _: None)
     activities = book.root / "pages" / "activities.md"

@@ -241,11 +241,17 @@ def write_json(path: Path, content: dict) -> None:
 
 @dataclass
 class Stale:
-    """A chapter that must be executed, and why."""
+    """A chapter that must be executed, and why.
+
+    ``source_hash`` is the hash of the file when it was planned, and ``notebook`` what was
+    read of it then, when planning had to read it (None otherwise).
+    """
 
     source: Path
     reason: str
     source_changed: bool = False
+    source_hash: str = ""
+    notebook: object = None  # nbformat.NotebookNode
 
 
 @dataclass
@@ -301,22 +307,24 @@ def plan(book: Book, state: dict | None = None, on_stale=None) -> Plan:
         entry = state["chapters"].get(key)
         source_hash = sha256_file(source)
         if entry is None:
-            if read_notebook(source) is None:
+            notebook = read_notebook(source)
+            if notebook is None:
                 result.pages.append(source)
             else:
-                stale(Stale(source, "not executed yet"))
+                stale(Stale(source, "not executed yet", False, source_hash, notebook))
             continue
         if not entry.get("notebook", True):
             if entry["source"] == source_hash:
                 result.pages.append(source)
                 continue
-            if read_notebook(source) is None:
+            notebook = read_notebook(source)
+            if notebook is None:
                 entry["source"] = source_hash
                 result.pages.append(source)
                 continue
-            stale(Stale(source, "became a notebook", source_changed=True))
+            stale(Stale(source, "became a notebook", True, source_hash, notebook))
             continue
-        reason, source_changed = None, entry["source"] != source_hash
+        reason, source_changed, notebook = None, entry["source"] != source_hash, None
         if entry["environment"] != environment:
             reason = "environment changed"
         elif changed := _changed_inputs(entry["inputs"]):
@@ -330,7 +338,7 @@ def plan(book: Book, state: dict | None = None, on_stale=None) -> Plan:
         if reason is None and not is_cached(cache_dir, entry["hashkey"]):
             reason = "not in the execution cache"
         if reason:
-            stale(Stale(source, reason, source_changed))
+            stale(Stale(source, reason, source_changed, source_hash, notebook))
         else:
             result.fresh.append(source)
     return result
@@ -553,11 +561,16 @@ def prepare(
 
     cache = get_cache(book.cache_dir())
     settings = book.config()
-    jobs, hashkeys = [], {}
+    jobs, hashkeys, source_hashes = [], {}, {}
     for item in pending.stale:
         key = item.source.relative_to(book.root).as_posix()
         log(f"execution: {key}: {item.reason}")
-        notebook = read_notebook(item.source)
+        # The hash recorded is that of the text executed, read once.
+        if item.notebook is None:
+            source_hashes[item.source] = sha256_file(item.source)
+            notebook = read_notebook(item.source)
+        else:
+            source_hashes[item.source], notebook = item.source_hash, item.notebook
         hashkeys[item.source] = code_hashkey(notebook)
         old = state["chapters"].pop(key, None)
         # Drop old outputs first: if the new run fails, Jupyter Book must not render them.
@@ -591,7 +604,7 @@ def prepare(
             )
         state["chapters"][key] = {
             "notebook": True,
-            "source": sha256_file(outcome.source),
+            "source": source_hashes[outcome.source],
             "hashkey": hashkeys[outcome.source],
             "environment": environment,
             "inputs": input_hashes(outcome.inputs),
