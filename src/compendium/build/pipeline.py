@@ -230,15 +230,13 @@ def check(book: Book, data_dir: Path, digest: str) -> int:
 def render(book: Book, digest: str, renderer: Renderer | None = None) -> int:
     """Run Jupyter Book unless nothing it reads changed since it last succeeded.
 
-    It renders in a :class:`~compendium.build.renderer.Renderer`: ``renderer`` when one was
-    started ahead, which is ended unused when nothing changed.
+    It renders in a :class:`~compendium.build.renderer.Renderer`: ``renderer`` when the
+    caller started one ahead (the caller ends it, used or not), else a new one.
     """
     record_path = book.state_dir / "render.json"
     html_dir = book.build_dir / "html"
     record = _record(record_path)
     if record.get("digest") == digest and record.get("html") == html_manifest(html_dir):
-        if renderer is not None:
-            renderer.cancel()
         print(
             "render: nothing the book reads changed since the last render; "
             f"{html_dir.relative_to(book.root)} is up to date"
