@@ -346,6 +346,17 @@ def test_every_kind_of_input_changes_what_the_render_is_keyed_on(book, engine, m
     assert pipeline.render_digest(book, data) != before
 
 
+def test_the_data_folder_counts_by_where_it_is_not_how_it_was_named(book, monkeypatch):
+    # The same folder, named two ways, is the same build.
+    own = book.root / "data"
+    shutil.copytree(os.environ["COMPENDIUM_DATA"], own)
+    monkeypatch.setenv("COMPENDIUM_DATA", str(own))
+    named = pipeline.render_digest(book, own)
+    monkeypatch.setenv("COMPENDIUM_DATA", str(book.root / "pages" / ".." / "data"))
+    assert pipeline.render_digest(book, own) == named
+    # (Left unset, it is the default folder: tests/test_pdf.py checks that with the real book.)
+
+
 @pytest.mark.slow
 def test_an_executed_notebook_changes_what_the_render_is_keyed_on(book):
     prepare(book, log=lambda _: None)

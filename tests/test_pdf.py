@@ -68,6 +68,15 @@ def test_make_pdf_is_listed_in_help_and_runs_the_pdf_module():
     assert "-m compendium.build.pdf" in dry.stdout and "_build/pdf/compendium.pdf" in dry.stdout
 
 
+def test_the_edition_is_keyed_on_the_data_folder_not_on_how_it_was_named(html_book, monkeypatch):
+    # make test names the package in COMPENDIUM_DATA, a bare pytest run does not: the same
+    # book must not be printed again for that.
+    monkeypatch.setenv("COMPENDIUM_DATA", str(paths.DEFAULT_DATA_DIR))
+    named = pdf.edition_key(html_book, TOC)
+    monkeypatch.delenv("COMPENDIUM_DATA")
+    assert pdf.edition_key(html_book, TOC) == named
+
+
 def test_toc_chapters_follow_the_table_of_contents():
     chapters = pdf.toc_chapters(TOC)
     names = [chapter.docname for chapter in chapters]

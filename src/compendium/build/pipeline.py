@@ -28,7 +28,9 @@ The inputs are every file of the book's folder (whatever Jupyter Book may read: 
 out), the engine's own files (its code, templates and resources, wherever it is installed),
 the data package's files, the interpreter and installed distributions
 (:func:`compendium.build.execution.environment_signature`), every ``COMPENDIUM_*`` environment
-variable (the data folder, the small-cell threshold) and the command's arguments. The files are
+variable (the small-cell threshold, say), the data folder the book is built on (as a resolved
+path, so naming the default folder in ``COMPENDIUM_DATA`` or leaving it unset is the same
+build) and the command's arguments. The files are
 hashed by content, so touching a file without changing it skips, and any edit, even one
 byte, runs the step again. A failed or interrupted render records nothing, so the next build
 renders again.
@@ -142,11 +144,16 @@ def inputs(root: Path, data_dir: Path, arguments: list[str]) -> str:
             folders.append((label, folder))
     for label, folder in folders:
         hash_files(digest, label, folder)
+    from compendium.build.support import book_data_dir
+
     variables = sorted(
         (name, value)
         for name, value in os.environ.items()
-        if name.startswith("COMPENDIUM_") or name in RENDER_VARIABLES
+        if (name.startswith("COMPENDIUM_") and name != "COMPENDIUM_DATA")
+        or name in RENDER_VARIABLES
     )
+    # The folder the render and the kernels read, however it was named (or left unnamed).
+    variables.append(("data folder", str(book_data_dir(root).resolve())))
     digest.update(json.dumps([variables, arguments, environment_signature()]).encode())
     return digest.hexdigest()
 
