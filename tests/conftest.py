@@ -37,16 +37,20 @@ SHARED_BY_GROUP = {
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Send the tests that share a costly fixture to one pytest-xdist worker.
+    """Mark the tests that share a costly fixture slow, and send them to one xdist worker.
 
-    With ``--dist loadgroup`` (pyproject's addopts) a group runs on one worker, so the pages
-    are visited once, the PDF printed once and each book built once per run, not once per
-    worker; the groups may run on different workers. Any other browser test is grouped
-    with its module, whose module-scoped book (a tiny or a whole build) is then made once.
+    Each of those fixtures takes tens of seconds (every page visited, the PDF printed, a whole
+    book built), so a test that reads one is ``slow``, whatever its own body costs: ``pytest -m
+    "not slow"`` stays quick. With ``--dist loadgroup`` (pyproject's addopts) a group runs on
+    one worker, so the pages are visited once, the PDF printed once and each book built once
+    per run, not once per worker; the groups may run on different workers. Any other browser
+    test is grouped with its module, whose module-scoped book (a tiny or a whole build) is
+    then made once.
     """
     for item in items:
         shared = [SHARED_BY_GROUP[name] for name in SHARED_BY_GROUP if name in item.fixturenames]
         if shared:
+            item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.xdist_group(shared[0]))
         elif item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

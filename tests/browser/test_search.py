@@ -12,7 +12,7 @@ from compendium.contract.loading import load_study
 
 from .conftest import chromium
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a browser of its own
 
 SEARCH_TIMEOUT_MS = 15_000
 SEARCH_DONE_JS = """

@@ -183,6 +183,7 @@ def _sorted(values: list, reverse: bool = False) -> bool:
     return all((b <= a) if reverse else (a <= b) for a, b in pairwise(values))
 
 
+@pytest.mark.slow  # a browser of its own, every long table sorted and filtered
 def test_long_reference_tables_sort_and_filter_offline(built_html, server, pages, tmp_path_factory):
     with_sortable = [
         page
