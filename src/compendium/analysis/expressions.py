@@ -80,7 +80,7 @@ def canonical_call(text: str) -> Call:
     """Return the canonical :class:`~compendium.analysis.measures.Call` an expression denotes.
 
     Cached: every :class:`~compendium.analysis.measures.Measures` reads all the published
-    expressions, and the validator makes one per expression it checks (66 × 66 parses here).
+    expressions (the validator's, then each chapter's in the same process).
     """
     return _canonical(parse_expression(text))
 
@@ -97,10 +97,10 @@ def evaluate(text: str, measures: Measures):
     return run(parse_expression(text))
 
 
-def expression_problem(text: str, study) -> str | None:
-    """Return why an expression cannot be evaluated on ``study``, or None when it can."""
+def expression_problem(text: str, measures: Measures) -> str | None:
+    """Return why an expression cannot be evaluated on a study's measures, or None when it can."""
     try:
-        evaluate(text, Measures(study))
+        evaluate(text, measures)
     except MeasureError as exc:
         return str(exc)
     return None

@@ -1443,12 +1443,14 @@ class _CrossTable:
     def expressions(self) -> None:
         # The expression language is the analysis layer's typed measures; import it only here.
         from compendium.analysis.expressions import expression_problem
+        from compendium.analysis.measures import Measures
         from compendium.contract.loading import Study, cast_table
 
         fields = {r["name"]: r["schema"]["fields"] for r in self.package["resources"]}
         typed = {name: cast_table(frame, fields[name]) for name, frame in self.t.items()}
-        study = Study(self.dir, self.d, typed, tracked=False)
+        # One set of measures for every expression: the code counts are made once, not per figure.
+        measures = Measures(Study(self.dir, self.d, typed, tracked=False))
         for i, f in self.t["published_figures"].iterrows():
-            message = expression_problem(f["expression"], study)
+            message = expression_problem(f["expression"], measures)
             if message:
                 self.add("published_figures", i, "expression", message)
