@@ -10,7 +10,6 @@ literal arguments or other measure calls, so a data file can never run code.
 from __future__ import annotations
 
 import ast
-import functools
 from typing import Any
 
 from compendium.analysis.measures import Call, MeasureError, Measures, canonical, measure_names
@@ -75,13 +74,8 @@ def _canonical(parsed: tuple[str, tuple, dict]) -> Call:
     return canonical(name, [resolve(a) for a in args], {k: resolve(v) for k, v in kwargs.items()})
 
 
-@functools.lru_cache(maxsize=4096)
 def canonical_call(text: str) -> Call:
-    """Return the canonical :class:`~compendium.analysis.measures.Call` an expression denotes.
-
-    Cached: every :class:`~compendium.analysis.measures.Measures` reads all the published
-    expressions (the validator's, then each chapter's in the same process).
-    """
+    """Return the canonical :class:`~compendium.analysis.measures.Call` an expression denotes."""
     return _canonical(parse_expression(text))
 
 
